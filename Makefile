@@ -1,0 +1,39 @@
+# modelfleet: `make demo` runs the main job end to end, `make test` installs and runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck unit up flower clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/modelfleet demo
+
+test: install lint typecheck
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+# Keep a worker and Flower running against $CELERY_BROKER_URL (default: Redis on 127.0.0.1:6379).
+up: install
+	$(BIN)/celery -A tasks worker --loglevel=INFO & \
+	FLOWER_UNAUTHENTICATED_API=false $(BIN)/celery -A tasks flower --address=127.0.0.1 --port=5555
+
+flower: install
+	$(BIN)/celery -A tasks flower --address=127.0.0.1 --port=5555
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

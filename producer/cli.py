@@ -1,0 +1,213 @@
+"""The ``modelfleet`` command: enqueue IDs, wait for ordered results, look at the fleet, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import IO, NoReturn
+
+import click
+from celery.result import AsyncResult
+
+from producer.connection import client_app, redact
+from producer.executor import FleetExecutor, Job, JobTimeout
+from producer.id_input import parse_ids
+from worker_config.errors import BrokerUnreachable, ConfigError, InvalidId, ModelfleetError
+from worker_config.settings import Settings, load_settings
+
+#: Every item succeeded (or, without --wait, every task was sent).
+RET_OK = 0
+#: The job ran, but some items came back as errors.
+RET_ITEM_ERRORS = 1
+#: Wrong usage or bad IDs (click's own usage errors use 2 as well).
+RET_USAGE = 2
+#: The broker or result backend could not be reached.
+RET_CONNECT = 3
+#: Waiting for results took longer than --timeout; the work goes on.
+RET_TIMEOUT = 4
+#: A setting (environment variable) is invalid.
+RET_CONFIG = 5
+#: The demo did not finish cleanly.
+RET_DEMO_FAILED = 6
+
+EXIT_CODES = f"""
+\b
+Exit codes:
+  {RET_OK}  success
+  {RET_ITEM_ERRORS}  some items came back as errors
+  {RET_USAGE}  usage error or invalid IDs
+  {RET_CONNECT}  cannot reach the broker or result backend
+  {RET_TIMEOUT}  timed out waiting for results (the work goes on)
+  {RET_CONFIG}  invalid settings
+  {RET_DEMO_FAILED}  the demo failed
+"""
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        _fail(str(exc), RET_CONFIG)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"modelfleet: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(epilog=EXIT_CODES)
+def main() -> None:
+    """Distributed ML inference on Celery: send input IDs, get ordered results.
+
+    Settings come from the environment: CELERY_BROKER_URL, CELERY_RESULT_BACKEND, MODELFLEET_*.
+    """
+
+
+def _read_ids(tokens: tuple[str, ...], file: IO[str] | None) -> list[object]:
+    lines: list[str] = list(tokens)
+    if file is not None:
+        lines.extend(file.read().split())
+    elif not tokens and not sys.stdin.isatty():
+        lines.extend(sys.stdin.read().split())
+    try:
+        return list(parse_ids(lines))
+    except InvalidId as exc:
+        _fail(str(exc), RET_USAGE)
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("ids", nargs=-1)
+@click.option(
+    "--file", "-f", type=click.File("r"), help="Read IDs from a file, one or more per line."
+)
+@click.option(
+    "--batch-size", "-b", type=click.IntRange(1), help="IDs per task (default: automatic)."
+)
+@click.option(
+    "--wait", "-w", is_flag=True, help="Wait and print results as JSON lines, in input order."
+)
+@click.option("--timeout", "-t", type=click.FloatRange(0), help="Seconds to wait with --wait.")
+def enqueue(
+    ids: tuple[str, ...],
+    file: IO[str] | None,
+    batch_size: int | None,
+    wait: bool,
+    timeout: float | None,
+) -> None:
+    """Send IDs to the fleet: integers, ranges like 0-99, or strings; or from --file or stdin.
+
+    Without --wait, prints one task ID per line. With --wait, prints one JSON result item per
+    ID on stdout, in input order, with a progress bar on stderr.
+    """
+    settings = _settings()
+    id_list = _read_ids(ids, file)
+    if not id_list:
+        _fail("no IDs given: pass them as arguments (0-99), with --file, or on stdin", RET_USAGE)
+    executor = FleetExecutor(settings, batch_size=batch_size)
+    try:
+        job = executor.submit_batches(id_list)
+    except BrokerUnreachable as exc:
+        _fail(str(exc), RET_CONNECT)
+    if not wait:
+        for task_id in job.task_ids:
+            click.echo(task_id)
+        return
+    sys.exit(_print_results(job, timeout))
+
+
+def _print_results(job: Job, timeout: float | None) -> int:
+    failed = 0
+    with click.progressbar(length=job.size, label="results", file=sys.stderr) as bar:
+        try:
+            for item in job.results(timeout=timeout, on_progress=bar.update):
+                failed += "error" in item
+                click.echo(json.dumps(item))
+        except JobTimeout as exc:
+            click.echo(f"\nmodelfleet: {exc}", err=True)
+            return RET_TIMEOUT
+    if failed:
+        click.echo(f"modelfleet: {failed} of {job.size} items failed", err=True)
+    return RET_ITEM_ERRORS if failed else RET_OK
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("task_ids", nargs=-1, required=True)
+@click.option(
+    "--timeout", "-t", type=click.FloatRange(0), default=0, help="Seconds to wait (0: don't)."
+)
+def results(task_ids: tuple[str, ...], timeout: float) -> None:
+    """Print the result items of tasks sent earlier, as JSON lines."""
+    settings = _settings()
+    app = client_app(settings)
+    for task_id in task_ids:
+        result: AsyncResult[object] = AsyncResult(task_id, app=app)
+        if not timeout and not result.ready():
+            click.echo(json.dumps({"task_id": task_id, "state": result.state}))
+            continue
+        for item in _items_of(result, timeout):
+            click.echo(json.dumps(item))
+
+
+def _items_of(result: AsyncResult[object], timeout: float) -> Iterator[object]:
+    try:
+        value = result.get(timeout=timeout or None, propagate=False)
+    except Exception as exc:
+        yield {"task_id": result.id, "error": {"type": type(exc).__name__, "message": str(exc)}}
+        return
+    if isinstance(value, BaseException):
+        yield {"task_id": result.id, "error": {"type": type(value).__name__, "message": str(value)}}
+    elif isinstance(value, list):
+        yield from value
+    else:
+        yield value
+
+
+@main.command(epilog=EXIT_CODES)
+@click.option(
+    "--timeout", type=click.FloatRange(0.1), default=1.0, help="Seconds to wait for workers."
+)
+def status(timeout: float) -> None:
+    """Show workers, their concurrency, the model each child serves, and the queue depth."""
+    from producer.status import fleet_status
+
+    settings = _settings()
+    try:
+        fleet = fleet_status(settings, timeout=timeout)
+    except (ModelfleetError, OSError) as exc:
+        _fail(
+            f"cannot read the fleet's status from {redact(settings.broker_url)}: {exc}", RET_CONNECT
+        )
+    except Exception as exc:  # redis-py and kombu raise their own connection errors
+        _fail(
+            f"cannot read the fleet's status from {redact(settings.broker_url)}: {exc}", RET_CONNECT
+        )
+    click.echo(f"broker:  {redact(settings.broker_url)}")
+    click.echo(f"queue:   {fleet.queue} ({fleet.queue_depth} waiting)")
+    click.echo(f"workers: {len(fleet.workers)}")
+    for worker in fleet.workers:
+        click.echo(f"  {worker.hostname}  concurrency {worker.concurrency}, children {worker.pids}")
+        for c in worker.children:
+            click.echo(
+                f"    pid {c.pid}: model {c.model} {c.version}, loaded in {c.load_seconds}s "
+                f"({c.loads} load{'s' if c.loads != 1 else ''})"
+            )
+    if fleet.queue_depth and not fleet.workers:
+        click.echo(
+            "warning: tasks are waiting and no worker answers; start one with "
+            "`celery -A tasks worker`",
+            err=True,
+        )
+
+
+@main.command(epilog=EXIT_CODES)
+@click.option("--timeout", type=click.FloatRange(1), default=300.0, help="Seconds for each stage.")
+def demo(timeout: float) -> None:
+    """Start Redis (unless CELERY_BROKER_URL is set) and a worker, predict all 1,797 digits."""
+    from producer.demo import run_demo
+
+    try:
+        code = run_demo(timeout=timeout)
+    except ModelfleetError as exc:
+        _fail(str(exc), RET_DEMO_FAILED)
+    sys.exit(RET_OK if code == 0 else RET_DEMO_FAILED)

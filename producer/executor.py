@@ -1,0 +1,164 @@
+"""``FleetExecutor``: the ``ProcessPoolExecutor.map`` pattern, with a fleet of workers behind it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import redis
+from celery import Celery, states
+
+from producer.batching import auto_batch_size, chunk
+from producer.connection import check_reachable, client_app
+from worker_config.contract import PREDICT_BATCH, InputId, ResultItem, error_item, validate_id
+from worker_config.errors import ModelfleetError
+from worker_config.settings import Settings, get_settings
+
+ProgressCallback = Callable[[int], None]
+
+#: Seconds between result polls: short while results flow, backing off while none arrive.
+POLL_MIN, POLL_MAX = 0.002, 0.05
+#: Result keys fetched per poll, earliest tasks first.
+POLL_WINDOW = 500
+
+
+class JobTimeout(ModelfleetError, TimeoutError):
+    """Waiting for a job's results took longer than the timeout; the work goes on."""
+
+
+@dataclass
+class Job:
+    """Batches sent to the fleet, in input order, and the tasks that carry them."""
+
+    app: Celery
+    batches: list[list[InputId]]
+    task_ids: list[str]
+    _results: dict[int, list[ResultItem]] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+    def results(
+        self, timeout: float | None = None, on_progress: ProgressCallback | None = None
+    ) -> Iterator[ResultItem]:
+        """Result items in input order, as soon as each prefix of the job is complete.
+
+        Polls the result keys with MGET, earliest first: one round trip for many tasks, it
+        finds results stored before we started waiting, and it survives a Redis restart.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        backend: Any = self.app.backend  # a PollingRedisBackend (see client_app)
+        keys = [backend.get_key_for_task(t) for t in self.task_ids]
+        pending = [i for i in range(len(self.batches)) if i not in self._results]
+        next_batch, delay = 0, POLL_MIN
+        while True:
+            while next_batch in self._results:
+                yield from self._results.pop(next_batch)
+                next_batch += 1
+            if next_batch >= len(self.batches):
+                return
+            window = pending[:POLL_WINDOW]
+            try:
+                values = backend.client.mget([keys[i] for i in window])
+            except redis.ConnectionError:
+                values = [None] * len(window)  # Redis is restarting; keep waiting
+            finished = set()
+            for i, raw in zip(window, values, strict=True):
+                meta = backend.decode_result(raw) if raw is not None else None
+                if meta is not None and meta["status"] in states.READY_STATES:
+                    self._results[i] = self._items(i, meta)
+                    finished.add(i)
+                    if on_progress:
+                        on_progress(len(self.batches[i]))
+            if finished:
+                pending = [i for i in pending if i not in finished]
+                delay = POLL_MIN
+                continue
+            if deadline is not None and time.monotonic() >= deadline:
+                raise self._timeout(timeout, next_batch)
+            time.sleep(
+                delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
+            )
+            delay = min(delay * 2, POLL_MAX)
+
+    def _items(self, i: int, meta: dict[str, Any]) -> list[ResultItem]:
+        ids = self.batches[i]
+        status, result = meta.get("status"), meta.get("result")
+        if status == "SUCCESS" and isinstance(result, list) and len(result) == len(ids):
+            return result
+        if isinstance(result, BaseException):
+            return [error_item(x, result) for x in ids]
+        message = f"task {self.task_ids[i]} ended {status}: {result!r}"
+        return [error_item(x, "TaskFailed", message) for x in ids]
+
+    def _timeout(self, timeout: float | None, next_batch: int) -> JobTimeout:
+        unfinished = [i for i in range(next_batch, len(self.batches)) if i not in self._results]
+        ids = [x for i in unfinished for x in self.batches[i]]
+        tasks = [self.task_ids[i] for i in unfinished]
+        shown = ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
+        return JobTimeout(
+            f"timed out after {timeout}s with {len(ids)} of {self.size} IDs unfinished ({shown}); "
+            f"the workers keep going: fetch them later with "
+            f"`modelfleet results {' '.join(tasks[:3])}{' ...' if len(tasks) > 3 else ''}`"
+        )
+
+
+class FleetExecutor:
+    """Map input IDs over the fleet; results come back in input order, one item per ID.
+
+    Reads ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND`` and ``MODELFLEET_*`` like the workers.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, batch_size: int | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.batch_size = batch_size
+        self.app = client_app(self.settings)
+        self._checked = False
+
+    def submit_batches(self, ids: Iterable[object], batch_size: int | None = None) -> Job:
+        """Validate the IDs and send them as ``modelfleet.predict_batch`` tasks."""
+        valid = [validate_id(x) for x in ids]
+        if not self._checked:
+            check_reachable(self.settings)
+            self._checked = True
+        size = batch_size or self.batch_size or auto_batch_size(len(valid), self.settings.max_batch)
+        size = min(size, self.settings.max_batch)
+        batches = chunk(valid, size)
+        task_ids = [
+            self.app.send_task(PREDICT_BATCH, args=[batch], queue=self.settings.queue).id
+            for batch in batches
+        ]
+        return Job(self.app, batches, task_ids)
+
+    def map(
+        self,
+        ids: Iterable[object],
+        *,
+        timeout: float | None = None,
+        batch_size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Iterator[ResultItem]:
+        """Like ``Executor.map``: everything is sent now, results are yielded in input order.
+
+        Raises :class:`JobTimeout` (a ``TimeoutError``) if ``timeout`` seconds pass first.
+        """
+        job = self.submit_batches(ids, batch_size)
+        return job.results(timeout=timeout, on_progress=on_progress)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.app.close()
+
+    def __enter__(self) -> FleetExecutor:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()

@@ -1,0 +1,7 @@
+"""modelfleet's Celery app and tasks, where ``celery -A tasks`` finds them."""
+
+from tasks import predict
+from tasks.celery import app
+from worker_config import signals
+
+__all__ = ["app", "predict", "signals"]

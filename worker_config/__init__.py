@@ -1,0 +1,1 @@
+"""Worker side of modelfleet: settings, Celery configuration, lifecycle signals and plug-ins."""

@@ -1,0 +1,42 @@
+"""Celery configuration derived from modelfleet's settings: one place, no surprises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker_config.settings import Settings
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery settings modelfleet's app runs with."""
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.result_backend,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        # JSON only: a worker must never unpickle what arrives over the network.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_default_queue": settings.queue,
+        # A task is acknowledged only once it is done, and requeued if its child dies.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        # A redelivered task must not run beside its still-running twin (celery#6951).
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "result_expires": settings.result_expires,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_pool": "prefork",
+        "worker_concurrency": settings.worker_concurrency,
+        # Celery kills a child that has not reported "up" after 4 s, which is shorter than most
+        # model loads; the worker would then restart children forever.
+        "worker_proc_alive_timeout": settings.model_load_timeout + 30,
+        "worker_max_tasks_per_child": settings.max_tasks_per_child,
+        "worker_max_memory_per_child": settings.max_memory_per_child,
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "task_time_limit": settings.task_time_limit,
+        "worker_disable_rate_limits": True,
+    }

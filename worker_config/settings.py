@@ -1,0 +1,112 @@
+"""Every setting in one typed object, read from the environment once and validated."""
+
+from __future__ import annotations
+
+import os
+from functools import cache, cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker_config.errors import ConfigError
+
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+socket://")
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "modelfleet"
+
+
+class Settings(BaseSettings):
+    """modelfleet's settings; each field's environment variable is in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELFLEET_", extra="ignore", frozen=True)
+
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("CELERY_BROKER_URL")
+    )
+    result_backend: str = Field(
+        "redis://127.0.0.1:6379/1", validation_alias=AliasChoices("CELERY_RESULT_BACKEND")
+    )
+    #: A built-in model name or ``package.module:factory``.
+    model: str = "digits"
+    #: A built-in input source name or ``package.module:factory``.
+    source: str = "digits"
+    #: Redis that the ``redis`` input source reads; defaults to the broker's.
+    source_url: str | None = None
+    #: Key prefix under which other apps store inputs for the ``redis`` source.
+    input_prefix: str = "modelfleet:input:"
+    #: Prefix of the keys modelfleet itself writes (worker registry).
+    key_prefix: str = "modelfleet:"
+    queue: str = "modelfleet"
+    #: Pool children per worker; default: the usable core count (affinity and cgroup aware).
+    concurrency: int | None = Field(None, ge=1)
+    #: BLAS/OpenMP threads per child; 1 keeps N children from oversubscribing N cores.
+    threads_per_child: int = Field(1, ge=1)
+    max_batch: int = Field(1000, ge=1, le=100_000)
+    #: Seconds a child may take to load its model before the worker gives up.
+    model_load_timeout: float = Field(300.0, gt=0)
+    #: Seconds results are kept in the result backend.
+    result_expires: int = Field(86_400, ge=60)
+    #: Seconds before Redis hands an unacknowledged task to another worker.
+    visibility_timeout: int = Field(3600, ge=1)
+    #: Seconds after which a running task gets ``SoftTimeLimitExceeded`` (None: no limit).
+    task_soft_time_limit: float | None = Field(None, gt=0)
+    #: Seconds after which a running task's child is killed and replaced (None: no limit).
+    task_time_limit: float | None = Field(None, gt=0)
+    #: Replace a child after this many tasks (None: never).
+    max_tasks_per_child: int | None = Field(None, ge=1)
+    #: Replace a child once its resident memory exceeds this many KiB (None: never).
+    max_memory_per_child: int | None = Field(None, ge=1)
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+
+    @field_validator("broker_url", "result_backend", "source_url")
+    @classmethod
+    def _redis_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(_REDIS_SCHEMES):
+            raise ValueError(
+                "must be a Redis URL (redis://host:port/db or rediss://...), "
+                f"got {value.split('@')[-1]!r}"
+            )
+        return value
+
+    @cached_property
+    def input_url(self) -> str:
+        """The Redis URL the ``redis`` input source reads."""
+        return self.source_url or self.broker_url
+
+    @cached_property
+    def worker_concurrency(self) -> int:
+        """Pool children: the configured value, else the usable core count."""
+        from worker_config.cores import usable_cores
+
+        return self.concurrency or usable_cores()
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return load_settings()
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment; raise :class:`ConfigError` naming each bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            env = _env_name(field)
+            problems.append(f"{env}: {err['msg']}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _env_name(field: str) -> str:
+    if field in ("broker_url", "CELERY_BROKER_URL"):
+        return "CELERY_BROKER_URL"
+    if field in ("result_backend", "CELERY_RESULT_BACKEND"):
+        return "CELERY_RESULT_BACKEND"
+    return "MODELFLEET_" + field.upper()

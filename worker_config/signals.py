@@ -1,0 +1,87 @@
+"""Worker lifecycle: check plug-ins in the parent, load the model once in each pool child."""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import sys
+from typing import Any
+
+import redis
+from celery.signals import worker_init, worker_process_init, worker_ready
+from celery.worker import state
+
+from worker_config import child
+from worker_config.errors import ModelfleetError
+from worker_config.plugins import resolve_model, resolve_source
+from worker_config.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+#: Exit status of a worker whose settings or plug-in names are wrong (sysexits' EX_CONFIG).
+EX_CONFIG = 78
+#: Exit status of a worker whose model failed to load in a pool child.
+EX_MODEL_LOAD = 3
+
+#: BLAS/OpenMP libraries read these when they start; children inherit them from the parent.
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+#: Seconds between the parent's checks for a child that failed to load the model.
+LOAD_FAILURE_POLL = 0.25
+
+_hostname = "unknown"
+#: One shared byte, set by a child whose model failed to load; shared with children by fork.
+_load_failed = mmap.mmap(-1, 1)
+
+
+@worker_init.connect
+def check_before_fork(sender: Any = None, **_: Any) -> None:
+    """Fail in seconds, before any child starts, when settings or plug-in names are wrong."""
+    global _hostname
+    _hostname = getattr(sender, "hostname", None) or _hostname
+    try:
+        settings = get_settings()
+        resolve_model(settings.model)
+        resolve_source(settings.source)
+    except ModelfleetError as exc:
+        print(f"modelfleet: {exc}", file=sys.stderr)
+        raise SystemExit(EX_CONFIG) from None
+    for name in _THREAD_ENV:
+        os.environ.setdefault(name, str(settings.threads_per_child))
+    try:
+        client = redis.Redis.from_url(settings.result_backend, socket_timeout=5)
+        client.delete(*child.registry_keys(settings, _hostname))
+        client.close()
+    except redis.RedisError as exc:
+        logger.warning("could not reset the worker registry in Redis: %s", exc)
+
+
+@worker_process_init.connect
+def load_model(**_: Any) -> None:
+    """Load the model once in this pool child; on failure stop the whole worker, not loop."""
+    settings = get_settings()
+    try:
+        loaded = child.load(settings)
+    except Exception as exc:
+        logger.critical("modelfleet: %s; the worker is shutting down", exc)
+        # A child that just exits is replaced by the pool and fails again forever; the flag
+        # tells the parent to shut down with a non-zero status instead.
+        _load_failed[0] = 1
+        os._exit(EX_MODEL_LOAD)
+    child.register(settings, _hostname, loaded)
+
+
+@worker_ready.connect
+def watch_for_load_failure(sender: Any = None, **_: Any) -> None:
+    """In the parent's event loop, stop the worker with ``EX_MODEL_LOAD`` once a child failed."""
+
+    def check() -> None:
+        if _load_failed[0]:
+            logger.critical(
+                "modelfleet: a pool child could not load the model; stopping the worker"
+            )
+            # Celery's own signal handlers stop the worker the same way.
+            state.should_stop = EX_MODEL_LOAD  # type: ignore[assignment]
+
+    sender.timer.call_repeatedly(LOAD_FAILURE_POLL, check)

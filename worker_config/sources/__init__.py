@@ -1,0 +1,1 @@
+"""Built-in input-source plug-ins."""
