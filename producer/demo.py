@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-import redis
 
 from producer.embedded_redis import RedisServer, owns_broker, start_redis
 from producer.executor import FleetExecutor
@@ -52,9 +51,7 @@ def run_demo(timeout: float = 300.0, echo: Callable[[str], None] = click.echo) -
             items = list(executor.map(ids, timeout=timeout, on_progress=bar.update))
         elapsed = time.perf_counter() - started
         summary, errors = _summary(items, elapsed)
-        client = redis.Redis.from_url(settings.result_backend)
-        loads = child_loads(settings, worker.hostname, client)
-        client.close()
+        loads = child_loads(settings, worker.hostname)
     finally:
         status = worker.stop()
         if server:

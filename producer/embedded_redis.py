@@ -64,6 +64,8 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
 
     def start_again(self) -> None:
         """Start a stopped server again on the same port and data directory."""

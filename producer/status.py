@@ -50,11 +50,19 @@ def queue_depth(client: redis.Redis, queue: str) -> int:
         return sum(int(n) for n in pipe.execute())
 
 
-def child_loads(settings: Settings, hostname: str, client: redis.Redis) -> dict[int, ChildInfo]:
+def child_loads(
+    settings: Settings, hostname: str, client: redis.Redis | None = None
+) -> dict[int, ChildInfo]:
     """Per child PID: the model it loaded and how many times it loaded it."""
     children_key, loads_key = registry_keys(settings, hostname)
-    records: dict[Any, Any] = client.hgetall(children_key)
-    loads: dict[Any, Any] = client.hgetall(loads_key)
+    own = client is None
+    client = client or redis.Redis.from_url(settings.result_backend)
+    try:
+        records: dict[Any, Any] = client.hgetall(children_key)
+        loads: dict[Any, Any] = client.hgetall(loads_key)
+    finally:
+        if own:
+            client.close()
     info = {}
     for pid, raw in records.items():
         record = json.loads(raw)
