@@ -41,7 +41,11 @@ ModelFactory = Callable[["Settings"], Model]
 SourceFactory = Callable[["Settings"], InputSource]
 
 #: Built-in models by name.
-BUILTIN_MODELS = {"digits": "worker_config.models.digits:load"}
+BUILTIN_MODELS = {
+    "digits": "worker_config.models.digits:load",
+    "forest": "worker_config.models.forest:load",
+    "mlp": "worker_config.models.mlp:load",
+}
 #: Built-in input sources by name.
 BUILTIN_SOURCES = {
     "digits": "worker_config.sources.digits:DigitsSource",

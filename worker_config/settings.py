@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     #: Replace a child once its resident memory exceeds this many KiB (None: never).
     max_memory_per_child: int | None = Field(None, ge=1)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
+    #: Most IDs a child coalesces from queued ``modelfleet.predict`` tasks into one model call
+    #: (server-side micro-batching); 1 turns it off.
+    microbatch_max: int = Field(64, ge=1, le=10_000)
+    #: Milliseconds a child waits for more queued single-ID tasks once it found some.
+    microbatch_wait_ms: float = Field(2.0, ge=0, le=1000)
+    #: Size in MB of the built-in ``mlp`` model's weights (float32).
+    mlp_mb: float = Field(64.0, gt=0, le=4096)
 
     @field_validator("broker_url", "result_backend", "source_url")
     @classmethod

@@ -6,7 +6,6 @@ the cached file. scikit-learn is imported only when a child loads the model.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +53,25 @@ def _train(out: Path) -> None:
     joblib.dump(pipeline, out)
 
 
+def prepare_row(raw: Any) -> Any:
+    """One image as a float64 row; raise :class:`InvalidInput` if it is not 64 finite numbers."""
+    import numpy as np
+
+    if not isinstance(raw, Sequence | np.ndarray) or isinstance(raw, str | bytes):
+        raise InvalidInput(
+            f"digits input must be a list of {N_FEATURES} numbers, got {type(raw).__name__}"
+        )
+    if len(raw) != N_FEATURES:
+        raise InvalidInput(f"digits input must have {N_FEATURES} numbers, got {len(raw)}")
+    try:
+        row = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"digits input must be numbers: {exc}") from None
+    if not np.isfinite(row).all():
+        raise InvalidInput("digits input contains NaN or infinity")
+    return row
+
+
 @dataclass
 class DigitsModel:
     """Logistic regression on 8x8 digit images; output ``{"label", "confidence"}``."""
@@ -63,21 +81,7 @@ class DigitsModel:
     name: str = "digits"
 
     def prepare(self, raw: Any) -> Any:
-        import numpy as np
-
-        if not isinstance(raw, Sequence | np.ndarray) or isinstance(raw, str | bytes):
-            raise InvalidInput(
-                f"digits input must be a list of {N_FEATURES} numbers, got {type(raw).__name__}"
-            )
-        if len(raw) != N_FEATURES:
-            raise InvalidInput(f"digits input must have {N_FEATURES} numbers, got {len(raw)}")
-        try:
-            row = np.asarray(raw, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"digits input must be numbers: {exc}") from None
-        if not all(math.isfinite(v) for v in row):
-            raise InvalidInput("digits input contains NaN or infinity")
-        return row
+        return prepare_row(raw)
 
     def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         import numpy as np
