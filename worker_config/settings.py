@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from functools import cache, cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker_config.errors import ConfigError
@@ -61,6 +62,15 @@ class Settings(BaseSettings):
     #: Replace a child once its resident memory exceeds this many KiB (None: never).
     max_memory_per_child: int | None = Field(None, ge=1)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
+    #: Worker log lines as ``text`` (Celery's format) or ``json`` (one object per line).
+    log_format: Literal["text", "json"] = "text"
+    #: Port on which the worker parent serves Prometheus metrics of all its children (None: off).
+    metrics_port: int | None = Field(None, ge=0, le=65_535)
+    #: Address the worker's metrics server binds to.
+    metrics_address: str = "127.0.0.1"
+    #: Flower basic-auth user and password (``celery -A tasks flower`` reads them).
+    flower_user: str | None = None
+    flower_password: SecretStr | None = None
     #: Most IDs a child coalesces from queued ``modelfleet.predict`` tasks into one model call
     #: (server-side micro-batching); 1 turns it off.
     microbatch_max: int = Field(64, ge=1, le=10_000)
