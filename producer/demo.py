@@ -33,7 +33,7 @@ def run_demo(timeout: float = 300.0, echo: Callable[[str], None] = click.echo) -
         )
     os.environ.update(env)
     settings = load_settings()
-    worker = start_worker(env, workdir / "worker.log", name="demo")
+    worker = start_worker(env, workdir / "worker.log", name=f"demo-{os.getpid()}")
     try:
         started = time.perf_counter()
         echo(

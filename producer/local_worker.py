@@ -30,7 +30,10 @@ class LocalWorker:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def wait_ready(self, settings: Settings, children: int, timeout: float = 120.0) -> None:
-        """Block until ``children`` pool children have loaded the model; raise if it died."""
+        """Block until ``children`` children have loaded the model and the worker consumes.
+
+        Raises if the worker died or the timeout passed.
+        """
         client = redis.Redis.from_url(settings.result_backend)
         deadline = time.monotonic() + timeout
         try:
@@ -40,7 +43,8 @@ class LocalWorker:
                         f"worker exited with status {self.process.returncode}:\n"
                         + self.log()[-3000:]
                     )
-                if len(child_loads(settings, self.hostname, client)) >= children:
+                loaded = len(child_loads(settings, self.hostname, client))
+                if loaded >= children and f"{self.hostname} ready." in self.log():
                     return
                 time.sleep(0.1)
         finally:
@@ -67,10 +71,15 @@ def start_worker(
     name: str | None = None,
     loglevel: str = "INFO",
     extra_args: list[str] | None = None,
+    prefix: list[str] | None = None,
 ) -> LocalWorker:
-    """Start ``python -m celery -A tasks worker`` in its own process group."""
+    """Start ``python -m celery -A tasks worker`` in its own process group.
+
+    ``prefix`` wraps the command, e.g. ``["taskset", "-c", "0"]`` to pin it to one core.
+    """
     hostname = f"{name or 'modelfleet-' + uuid.uuid4().hex[:8]}@{os.uname().nodename}"
     command = [
+        *(prefix or []),
         sys.executable,
         "-m",
         "celery",

@@ -89,7 +89,7 @@ def worker_factory(fleet_env: dict[str, str], tmp_path: Path) -> Iterator[Worker
         )
         started.append(worker)
         if wait:
-            worker.wait_ready(settings_for(merged), concurrency, timeout=90)
+            worker.wait_ready(settings_for(merged), concurrency or 1, timeout=90)
         return worker
 
     yield start

@@ -6,6 +6,7 @@ the cached file. scikit-learn is imported only when a child loads the model.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from worker_config.errors import InvalidInput
 
 if TYPE_CHECKING:
     from worker_config.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 #: Number of rows in scikit-learn's digits data set; IDs are 0..N_ROWS-1.
 N_ROWS = 1797
@@ -46,6 +49,7 @@ def _train(out: Path) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    logger.info("training the digits model into %s", out)
     data = load_digits()
     train, _ = split_ids()
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=SEED))
