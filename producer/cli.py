@@ -88,12 +88,16 @@ def _read_ids(tokens: tuple[str, ...], file: IO[str] | None) -> list[object]:
     "--wait", "-w", is_flag=True, help="Wait and print results as JSON lines, in input order."
 )
 @click.option("--timeout", "-t", type=click.FloatRange(0), help="Seconds to wait with --wait.")
+@click.option(
+    "--job-id", "job_id_only", is_flag=True, help="Print only the job ID (for `modelfleet job`)."
+)
 def enqueue(
     ids: tuple[str, ...],
     file: IO[str] | None,
     batch_size: int | None,
     wait: bool,
     timeout: float | None,
+    job_id_only: bool = False,
 ) -> None:
     """Send IDs to the fleet: integers, ranges like 0-99, or strings; or from --file or stdin.
 
@@ -109,6 +113,14 @@ def enqueue(
         job = executor.submit_batches(id_list)
     except BrokerUnreachable as exc:
         _fail(str(exc), RET_CONNECT)
+    click.echo(
+        f"modelfleet: job {job.id}: {job.size} IDs in {len(job.task_ids)} tasks; "
+        f"follow it with `modelfleet job {job.id}`",
+        err=True,
+    )
+    if job_id_only:
+        click.echo(job.id)
+        return
     if not wait:
         for task_id in job.task_ids:
             click.echo(task_id)
@@ -207,3 +219,8 @@ def demo(timeout: float) -> None:
     except ModelfleetError as exc:
         _fail(str(exc), RET_DEMO_FAILED)
     sys.exit(RET_OK if code == 0 else RET_DEMO_FAILED)
+
+
+from producer.job_command import job  # noqa: E402
+
+main.add_command(job)

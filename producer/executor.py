@@ -13,6 +13,7 @@ from celery import Celery, states
 
 from producer.batching import auto_batch_size, chunk
 from producer.connection import check_reachable, client_app
+from producer.jobs import record_job
 from worker_config.contract import PREDICT_BATCH, InputId, ResultItem, error_item, validate_id
 from worker_config.errors import ModelfleetError
 from worker_config.settings import Settings, get_settings
@@ -37,6 +38,8 @@ class Job:
     batches: list[list[InputId]]
     task_ids: list[str]
     _results: dict[int, list[ResultItem]] = field(default_factory=dict)
+    #: Set once the job is recorded in Redis (``modelfleet job <id>``).
+    id: str = ""
 
     @property
     def size(self) -> int:
@@ -132,7 +135,7 @@ class FleetExecutor:
             self.app.send_task(PREDICT_BATCH, args=[batch], queue=self.settings.queue).id
             for batch in batches
         ]
-        return Job(self.app, batches, task_ids)
+        return record_job(self.settings, Job(self.app, batches, task_ids))
 
     def map(
         self,
