@@ -91,13 +91,18 @@ def _read_ids(tokens: tuple[str, ...], file: IO[str] | None) -> list[object]:
 @click.option(
     "--job-id", "job_id_only", is_flag=True, help="Print only the job ID (for `modelfleet job`)."
 )
+@click.option(
+    "--model", "-m", help="Send to this model's queue (<MODELFLEET_QUEUE>.<model>); default: plain."
+)
 def enqueue(
     ids: tuple[str, ...],
+    *,
     file: IO[str] | None,
     batch_size: int | None,
     wait: bool,
     timeout: float | None,
     job_id_only: bool = False,
+    model: str | None = None,
 ) -> None:
     """Send IDs to the fleet: integers, ranges like 0-99, or strings; or from --file or stdin.
 
@@ -108,7 +113,7 @@ def enqueue(
     id_list = _read_ids(ids, file)
     if not id_list:
         _fail("no IDs given: pass them as arguments (0-99), with --file, or on stdin", RET_USAGE)
-    executor = FleetExecutor(settings, batch_size=batch_size)
+    executor = FleetExecutor(settings, batch_size=batch_size, model=model)
     try:
         job = executor.submit_batches(id_list)
     except BrokerUnreachable as exc:
@@ -181,7 +186,7 @@ def _items_of(result: AsyncResult[object], timeout: float) -> Iterator[object]:
 )
 def status(timeout: float) -> None:
     """Show workers, their concurrency, the model each child serves, and the queue depth."""
-    from producer.status import fleet_status
+    from producer.status import fleet_status, queue_lines, unserved_warnings
 
     settings = _settings()
     try:
@@ -191,7 +196,9 @@ def status(timeout: float) -> None:
             f"cannot read the fleet's status from {redact(settings.broker_url)}: {exc}", RET_CONNECT
         )
     click.echo(f"broker:  {redact(settings.broker_url)}")
-    click.echo(f"queue:   {fleet.queue} ({fleet.queue_depth} waiting)")
+    click.echo("queues:")
+    for line in queue_lines(fleet):
+        click.echo(f"  {line}")
     click.echo(f"workers: {len(fleet.workers)}")
     for worker in fleet.workers:
         click.echo(f"  {worker.hostname}  concurrency {worker.concurrency}, children {worker.pids}")
@@ -200,12 +207,8 @@ def status(timeout: float) -> None:
                 f"    pid {c.pid}: model {c.model} {c.version}, loaded in {c.load_seconds}s "
                 f"({c.loads} load{'s' if c.loads != 1 else ''})"
             )
-    if fleet.queue_depth and not fleet.workers:
-        click.echo(
-            "warning: tasks are waiting and no worker answers; start one with "
-            "`celery -A tasks worker`",
-            err=True,
-        )
+    for warning in unserved_warnings(fleet):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.command(epilog=EXIT_CODES)

@@ -16,6 +16,7 @@ from producer.connection import check_reachable, client_app
 from producer.jobs import record_job
 from worker_config.contract import PREDICT_BATCH, InputId, ResultItem, error_item, validate_id
 from worker_config.errors import ModelfleetError
+from worker_config.routing import model_queue
 from worker_config.settings import Settings, get_settings
 
 ProgressCallback = Callable[[int], None]
@@ -116,9 +117,17 @@ class FleetExecutor:
     Reads ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND`` and ``MODELFLEET_*`` like the workers.
     """
 
-    def __init__(self, settings: Settings | None = None, *, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        batch_size: int | None = None,
+        model: str | None = None,
+    ) -> None:
         self.settings = settings or get_settings()
         self.batch_size = batch_size
+        #: The model asked for: its own queue ``<queue>.<model>``; None is the plain queue.
+        self.model = model
         self.app = client_app(self.settings)
         self._checked = False
 
@@ -131,8 +140,10 @@ class FleetExecutor:
         size = batch_size or self.batch_size or auto_batch_size(len(valid), self.settings.max_batch)
         size = min(size, self.settings.max_batch)
         batches = chunk(valid, size)
+        queue = model_queue(self.settings, self.model)
+        kwargs = {"model": self.model} if self.model else {}
         task_ids = [
-            self.app.send_task(PREDICT_BATCH, args=[batch], queue=self.settings.queue).id
+            self.app.send_task(PREDICT_BATCH, args=[batch], kwargs=kwargs, queue=queue).id
             for batch in batches
         ]
         return record_job(self.settings, Job(self.app, batches, task_ids))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,10 +36,21 @@ class WorkerInfo:
 
 
 @dataclass
+class QueueInfo:
+    """A queue, the tasks waiting in it, and the workers consuming it (none: nobody serves it)."""
+
+    name: str
+    depth: int
+    consumers: list[str]
+
+
+@dataclass
 class FleetStatus:
     queue: str
     queue_depth: int
     workers: list[WorkerInfo]
+    #: The plain queue and every per-model queue that has tasks or consumers.
+    queues: list[QueueInfo] = field(default_factory=list)
 
 
 def queue_depth(client: redis.Redis, queue: str) -> int:
@@ -48,6 +60,16 @@ def queue_depth(client: redis.Redis, queue: str) -> int:
         for name in names:
             pipe.llen(name)
         return sum(int(n) for n in pipe.execute())
+
+
+def queue_names(client: redis.Redis, queue: str) -> set[str]:
+    """The plain queue and the per-model queues ``<queue>.<model>`` that exist in Redis now."""
+    pattern = re.sub(r"([*?\[\]\\])", r"\\\1", queue) + ".*"
+    names = {queue}
+    for key in client.scan_iter(match=pattern, count=1000, _type="list"):
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        names.add(name.split(PRIORITY_SEP)[0])
+    return names
 
 
 def child_loads(
@@ -80,7 +102,9 @@ def fleet_status(settings: Settings, timeout: float = 1.0) -> FleetStatus:
     """Ask every worker for its pool over the broker, and Redis for models and queue depth."""
     app = client_app(settings)
     try:
-        stats: dict[str, Any] = app.control.inspect(timeout=timeout).stats() or {}
+        inspect = app.control.inspect(timeout=timeout)
+        stats: dict[str, Any] = inspect.stats() or {}
+        active: dict[str, Any] = (inspect.active_queues() or {}) if stats else {}
     finally:
         app.close()
     client = redis.Redis.from_url(settings.result_backend)
@@ -98,7 +122,43 @@ def fleet_status(settings: Settings, timeout: float = 1.0) -> FleetStatus:
                 children=[loaded[p] for p in pids if p in loaded],
             )
         )
-    depth = queue_depth(broker, settings.queue)
+    consumers: dict[str, list[str]] = {}
+    for hostname, queues in sorted(active.items()):
+        for queue in queues or []:
+            consumers.setdefault(queue["name"], []).append(hostname)
+    ours = {q for q in consumers if q == settings.queue or q.startswith(settings.queue + ".")}
+    names = queue_names(broker, settings.queue) | ours
+    queues = [
+        QueueInfo(name, queue_depth(broker, name), consumers.get(name, []))
+        for name in sorted(names)
+    ]
     client.close()
     broker.close()
-    return FleetStatus(queue=settings.queue, queue_depth=depth, workers=workers)
+    depth = next(q.depth for q in queues if q.name == settings.queue)
+    return FleetStatus(queue=settings.queue, queue_depth=depth, workers=workers, queues=queues)
+
+
+def queue_lines(fleet: FleetStatus) -> list[str]:
+    """One line per queue: its depth and who consumes it."""
+    return [
+        f"{q.name}: {q.depth} waiting, "
+        + (f"consumed by {', '.join(q.consumers)}" if q.consumers else "NO WORKER consumes it")
+        for q in fleet.queues
+    ]
+
+
+def unserved_warnings(fleet: FleetStatus) -> list[str]:
+    """What to do about each queue that has tasks waiting and no worker consuming it."""
+    warnings = []
+    for q in fleet.queues:
+        if q.depth and not q.consumers:
+            model = q.name.removeprefix(fleet.queue + ".") if q.name != fleet.queue else None
+            fix = (
+                f"start a worker with MODELFLEET_MODEL={model}"
+                if model
+                else "start a worker that serves the default model (`celery -A tasks worker`)"
+            )
+            warnings.append(
+                f"{q.depth} tasks wait on queue {q.name!r} and no worker consumes it: {fix}"
+            )
+    return warnings

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu import Exchange, Queue
+
+from worker_config.routing import worker_queues
 from worker_config.settings import Settings
 
 
@@ -20,6 +23,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "result_accept_content": ["json"],
         "task_default_queue": settings.queue,
+        # One queue per served model, and the plain one for the default model (routing.py).
+        "task_queues": [Queue(q, Exchange(q), routing_key=q) for q in worker_queues(settings)],
         # A task is acknowledged only once it is done, and requeued if its child dies.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,

@@ -15,6 +15,7 @@ from types import FrameType
 
 import redis
 
+from worker_config import routing
 from worker_config.errors import ModelLoadError
 from worker_config.inference import Predictor
 from worker_config.plugins import resolve_model, resolve_source
@@ -32,41 +33,48 @@ class Loaded:
     load_seconds: float
 
 
-_loaded: Loaded | None = None
+#: The models this process loaded, by their name in ``MODELFLEET_MODEL``.
+_loaded: dict[str, Loaded] = {}
 
 
-def load(settings: Settings) -> Loaded:
-    """Load the model and input source into this process, once; later calls return the same."""
-    global _loaded
-    if _loaded is not None:
-        return _loaded
+def load(settings: Settings, name: str | None = None) -> Loaded:
+    """Load one served model (default: the default model) into this process, once."""
+    models = routing.served_models(settings)
+    name = name or routing.primary_model(settings)
+    if name in _loaded:
+        return _loaded[name]
+    if name not in models:
+        raise routing.ModelNotServed(
+            f"this worker serves {', '.join(models)}, not {name!r}; set MODELFLEET_MODEL"
+        )
     start = time.perf_counter()
     with _deadline(settings.model_load_timeout):
         try:
-            model = resolve_model(settings.model)(settings)
+            model = resolve_model(models[name])(settings)
             source = resolve_source(settings.source)(settings)
         except ModelLoadError:
             raise
         except Exception as exc:
             raise ModelLoadError(
-                f"model {settings.model!r} with source {settings.source!r} failed to load: "
+                f"model {models[name]!r} with source {settings.source!r} failed to load: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
     _limit_threads(settings.threads_per_child)
-    _loaded = Loaded(Predictor(model, source, settings.max_batch), time.perf_counter() - start)
+    loaded = Loaded(Predictor(model, source, settings.max_batch), time.perf_counter() - start)
+    _loaded[name] = loaded
     logger.info(
         "child %d loaded model %s version %s in %.2fs",
         os.getpid(),
         model.name,
         model.version,
-        _loaded.load_seconds,
+        loaded.load_seconds,
     )
-    return _loaded
+    return loaded
 
 
-def current(settings: Settings) -> Predictor:
+def current(settings: Settings, name: str | None = None) -> Predictor:
     """This process's predictor; loads it here if no ``worker_process_init`` did (solo pool)."""
-    return load(settings).predictor
+    return load(settings, name).predictor
 
 
 def registry_keys(settings: Settings, hostname: str) -> tuple[str, str]:
@@ -75,14 +83,14 @@ def registry_keys(settings: Settings, hostname: str) -> tuple[str, str]:
     return f"{base}:children", f"{base}:loads"
 
 
-def register(settings: Settings, hostname: str, loaded: Loaded) -> None:
-    """Record this child's load where ``modelfleet status`` and the demo can see it."""
+def register(settings: Settings, hostname: str, *loaded: Loaded) -> None:
+    """Record this child's load (of one model or several) where ``modelfleet status`` sees it."""
     children, loads = registry_keys(settings, hostname)
-    model = loaded.predictor.model
+    models = [one.predictor.model for one in loaded]
     record = {
-        "model": model.name,
-        "version": model.version,
-        "load_seconds": round(loaded.load_seconds, 3),
+        "model": ", ".join(m.name for m in models),
+        "version": ", ".join(m.version for m in models),
+        "load_seconds": round(sum(one.load_seconds for one in loaded), 3),
         "loaded_at": time.time(),
     }
     pid = str(os.getpid())

@@ -31,8 +31,11 @@ class Settings(BaseSettings):
     result_backend: str = Field(
         "redis://127.0.0.1:6379/1", validation_alias=AliasChoices("CELERY_RESULT_BACKEND")
     )
-    #: A built-in model name or ``package.module:factory``.
+    #: Models a worker pool serves, comma-separated: a built-in name, ``package.module:factory``
+    #: or ``name=package.module:factory``; each gets its queue ``<queue>.<name>`` (routing.py).
     model: str = "digits"
+    #: The model tasks on the plain queue get; default: the first name in ``model``.
+    default_model: str | None = None
     #: A built-in input source name or ``package.module:factory``.
     source: str = "digits"
     #: Redis that the ``redis`` input source reads; defaults to the broker's.

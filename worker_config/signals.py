@@ -15,6 +15,7 @@ from celery.worker import state
 from worker_config import child
 from worker_config.errors import ModelfleetError
 from worker_config.plugins import resolve_model, resolve_source
+from worker_config.routing import served_models
 from worker_config.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ def check_before_fork(sender: Any = None, **_: Any) -> None:
     _hostname = getattr(sender, "hostname", None) or _hostname
     try:
         settings = get_settings()
-        resolve_model(settings.model)
+        for target in served_models(settings).values():
+            resolve_model(target)
         resolve_source(settings.source)
     except ModelfleetError as exc:
         print(f"modelfleet: {exc}", file=sys.stderr)
@@ -62,14 +64,14 @@ def load_model(**_: Any) -> None:
     """Load the model once in this pool child; on failure stop the whole worker, not loop."""
     settings = get_settings()
     try:
-        loaded = child.load(settings)
+        loaded = [child.load(settings, name) for name in served_models(settings)]
     except Exception as exc:
         logger.critical("modelfleet: %s; the worker is shutting down", exc)
         # A child that just exits is replaced by the pool and fails again forever; the flag
         # tells the parent to shut down with a non-zero status instead.
         _load_failed[0] = 1
         os._exit(EX_MODEL_LOAD)
-    child.register(settings, _hostname, loaded)
+    child.register(settings, _hostname, *loaded)
 
 
 @worker_ready.connect
