@@ -199,9 +199,14 @@ def status(timeout: float) -> None:
     click.echo("queues:")
     for line in queue_lines(fleet):
         click.echo(f"  {line}")
+    from producer.worker_info import ask_workers, describe
+
+    info = ask_workers(settings, timeout, expected=len(fleet.workers)) if fleet.workers else {}
     click.echo(f"workers: {len(fleet.workers)}")
     for worker in fleet.workers:
         click.echo(f"  {worker.hostname}  concurrency {worker.concurrency}, children {worker.pids}")
+        if worker.hostname in info:
+            click.echo(f"    {describe(info[worker.hostname])}")
         for c in worker.children:
             click.echo(
                 f"    pid {c.pid}: model {c.model} {c.version}, loaded in {c.load_seconds}s "

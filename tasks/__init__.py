@@ -2,6 +2,6 @@
 
 from tasks import predict
 from tasks.celery import app
-from worker_config import signals
+from worker_config import control, signals
 
-__all__ = ["app", "predict", "signals"]
+__all__ = ["app", "control", "predict", "signals"]

@@ -1,0 +1,93 @@
+"""``modelfleet_info``: ask a worker what it serves, answered by the parent without waking a model.
+
+The parent never loads the model; it reads what each child recorded in the worker registry
+(worker_config/child.py) and adds what only it knows: which children are alive and how many
+tasks are done. ``celery -A tasks inspect modelfleet_info`` and ``modelfleet status`` ask it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import redis
+from celery.worker import state as worker_state
+from celery.worker.control import inspect_command
+
+from worker_config.child import registry_keys
+from worker_config.settings import get_settings
+
+#: Seconds the parent waits for Redis while answering; it is busy in the meantime.
+REGISTRY_TIMEOUT = 2.0
+
+#: The command's name, as producers send it.
+COMMAND = "modelfleet_info"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _registry(hostname: str) -> tuple[dict[int, dict[str, Any]], dict[int, int]]:
+    settings = get_settings()
+    children_key, loads_key = registry_keys(settings, hostname)
+    client = redis.Redis.from_url(
+        settings.result_backend,
+        socket_timeout=REGISTRY_TIMEOUT,
+        socket_connect_timeout=REGISTRY_TIMEOUT,
+    )
+    try:
+        records = {int(pid): json.loads(raw) for pid, raw in client.hgetall(children_key).items()}
+        loads = {int(pid): int(n) for pid, n in client.hgetall(loads_key).items()}
+    finally:
+        client.close()
+    return records, loads
+
+
+def worker_info(hostname: str, pool_info: dict[str, Any]) -> dict[str, Any]:
+    """The reply: the pool's children with their model, and task counts since the worker started."""
+    pids = [int(p) for p in pool_info.get("processes", [])]
+    try:
+        records, loads = _registry(hostname)
+        registry_error = None
+    except (redis.RedisError, ValueError) as exc:
+        records, loads, registry_error = {}, {}, str(exc)
+    children = []
+    for pid in pids:
+        record = records.get(pid, {})
+        children.append(
+            {
+                "pid": pid,
+                "alive": _alive(pid),
+                "model": record.get("model"),
+                "version": record.get("version"),
+                "load_seconds": record.get("load_seconds"),
+                "loads": loads.get(pid, 0),
+            }
+        )
+    active = len(worker_state.active_requests)
+    reply: dict[str, Any] = {
+        "concurrency": pool_info.get("max-concurrency", len(pids)),
+        "children_alive": sum(c["alive"] for c in children),
+        "children": children,
+        "models": sorted({f"{c['model']} {c['version']}" for c in children if c["model"]}),
+        "tasks_done": worker_state.all_total_count[0] - active,
+        "tasks_active": active,
+    }
+    if registry_error:
+        reply["registry_error"] = registry_error
+    return reply
+
+
+@inspect_command(name=COMMAND)
+def modelfleet_info(state: Any, **_: Any) -> dict[str, Any]:
+    """Model name and version per child, load time, children alive, tasks done."""
+    consumer = state.consumer
+    return worker_info(consumer.hostname, consumer.pool.info)
