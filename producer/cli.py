@@ -232,3 +232,7 @@ def demo(timeout: float) -> None:
 from producer.job_command import job  # noqa: E402
 
 main.add_command(job)
+
+from producer.dead_letters import dead_letters  # noqa: E402
+
+main.add_command(dead_letters)

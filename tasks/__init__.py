@@ -2,6 +2,6 @@
 
 from tasks import predict
 from tasks.celery import app
-from worker_config import control, signals
+from worker_config import control, lease, signals
 
-__all__ = ["app", "control", "predict", "signals"]
+__all__ = ["app", "control", "lease", "predict", "signals"]

@@ -7,22 +7,36 @@ from typing import Any
 from celery import Task
 
 from tasks.celery import app
-from worker_config import child, routing
+from worker_config import child, deliveries, microbatch, routing
 from worker_config.contract import PREDICT, PREDICT_BATCH, ResultItem
 from worker_config.inference import Predictor
 from worker_config.settings import get_settings
 
 
-@app.task(name=PREDICT, bind=True)
+@app.task(name=PREDICT, bind=True, **deliveries.RETRY_OPTIONS)
 def predict(self: Task[Any, Any], input_id: object, model: str | None = None) -> ResultItem:
     """Predict one ID; a bad ID gives an error item, not a failed task."""
-    return _predictor(self, model).predict_one(input_id)
+    predictor, settings = _predictor(self, model), get_settings()
+
+    def run(ids: list[Any]) -> list[ResultItem]:
+        if settings.microbatch_max > 1:  # answer queued single-ID tasks in the same model call
+            queue = (self.request.delivery_info or {}).get("routing_key") or settings.queue
+            batcher = microbatch.for_this_child(settings, app.backend)
+            return [batcher.predict(predictor, ids[0], queue, self.request.kwargs)]
+        return [predictor.predict_one(ids[0])]
+
+    # Counts deliveries; after a death the ID runs alone, so only it can be dead-lettered.
+    alone = lambda ids: [predictor.predict_one(ids[0])]  # noqa: E731
+    return deliveries.guarded(settings, self.request, [input_id], run, alone)[0]
 
 
-@app.task(name=PREDICT_BATCH, bind=True)
+@app.task(name=PREDICT_BATCH, bind=True, **deliveries.RETRY_OPTIONS)
 def predict_batch(self: Task[Any, Any], ids: object, model: str | None = None) -> list[ResultItem]:
     """Predict a list of IDs in one vectorised call; items come back in the order of the IDs."""
-    return _predictor(self, model).predict_batch(ids)
+    # Counts deliveries: an input that kills its child is dead-lettered, not run forever.
+    return deliveries.guarded(
+        get_settings(), self.request, ids, _predictor(self, model).predict_batch
+    )
 
 
 def _predictor(task: Task[Any, Any], model: str | None) -> Predictor:

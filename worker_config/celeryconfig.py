@@ -16,7 +16,22 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_url": settings.broker_url,
         "result_backend": settings.result_backend,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        # kombu's Redis transport, made to drop malformed queue entries instead of dying.
+        "broker_transport": "worker_config.transport:Transport",
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout,
+            # Look for tasks of dead workers about 4 times per visibility timeout (kombu's
+            # default sweep is every 10 x 10 s), so a short timeout really is short.
+            "unacked_restore_interval": max(1.0, min(10.0, settings.visibility_timeout / 4)),
+            "unacked_restore_throttle": 1,
+        },
+        # A producer keeps trying to send for ~30 s while Redis restarts, then says so.
+        "task_publish_retry_policy": {
+            "max_retries": 30,
+            "interval_start": 0.2,
+            "interval_step": 0.5,
+            "interval_max": 1.0,
+        },
         # JSON only: a worker must never unpickle what arrives over the network.
         "task_serializer": "json",
         "result_serializer": "json",

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from billiard.exceptions import SoftTimeLimitExceeded
+
 from worker_config.contract import ResultItem, error_item, ok_item, validate_id
 from worker_config.errors import InferenceError, InvalidBatch, InvalidInput, ItemError
 from worker_config.plugins import InputSource, Model
@@ -75,6 +77,8 @@ class Predictor:
         """One vectorised call; if it raises, retry one by one so only the culprit fails."""
         try:
             outputs = self.model.predict(inputs)
+        except SoftTimeLimitExceeded:  # the task's time is up: not this batch's fault
+            raise
         except Exception:
             if len(inputs) == 1:
                 return [self._predict_single(inputs[0])]
@@ -90,5 +94,7 @@ class Predictor:
     def _predict_single(self, prepared: Any) -> dict[str, Any] | ItemError:
         try:
             return self.model.predict([prepared])[0]
+        except SoftTimeLimitExceeded:
+            raise
         except Exception as exc:
             return InferenceError(f"model {self.model.name!r} failed: {type(exc).__name__}: {exc}")

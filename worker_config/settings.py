@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     max_tasks_per_child: int | None = Field(None, ge=1)
     #: Replace a child once its resident memory exceeds this many KiB (None: never).
     max_memory_per_child: int | None = Field(None, ge=1)
+    #: Times an input may be running when its worker process dies before it is dead-lettered.
+    max_deliveries: int = Field(3, ge=1)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     #: Worker log lines as ``text`` (Celery's format) or ``json`` (one object per line).
     log_format: Literal["text", "json"] = "text"

@@ -1,0 +1,61 @@
+"""``modelfleet dead-letters``: list the inputs that killed their workers, or send them again."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import redis
+
+from producer.connection import redact
+from producer.executor import FleetExecutor
+from worker_config import deadletters
+from worker_config.errors import BrokerUnreachable
+
+
+@click.command("dead-letters")
+@click.option(
+    "--replay", is_flag=True, help="Send every dead-lettered input again, then forget it."
+)
+@click.option("--wait", "-w", is_flag=True, help="With --replay: print the results as JSON lines.")
+@click.option("--timeout", "-t", type=click.FloatRange(0), help="Seconds to wait with --wait.")
+def dead_letters(replay: bool, wait: bool, timeout: float | None) -> None:
+    """List inputs whose worker process died each time they ran (one JSON object per line).
+
+    With --replay, send them again (to the queue they came from; start a fixed worker first)
+    and remove them from the list; prints the new task IDs, or with --wait the results.
+    Exit codes: 0 success, 1 some replayed items failed again, 3 Redis unreachable,
+    4 timed out, 5 invalid settings.
+    """
+    from producer import cli
+
+    settings = cli._settings()
+    client = redis.Redis.from_url(settings.result_backend, socket_connect_timeout=3)
+    try:
+        entries = deadletters.read(client, settings)
+        if not replay:
+            for _, letter in entries:
+                click.echo(letter.to_json())
+            return
+        by_queue: dict[str, list[tuple[bytes, deadletters.DeadLetter]]] = {}
+        for raw, letter in reversed(entries):  # oldest first
+            by_queue.setdefault(letter.queue, []).append((raw, letter))
+        code = cli.RET_OK
+        for queue, group in by_queue.items():
+            executor = FleetExecutor(settings.model_copy(update={"queue": queue}))
+            job = executor.submit_batches([letter.id for _, letter in group])
+            deadletters.remove(client, settings, [raw for raw, _ in group])
+            click.echo(f"replayed {len(group)} input(s) to queue {queue!r}", err=True)
+            if wait:
+                code = max(code, cli._print_results(job, timeout))
+            else:
+                for task_id in job.task_ids:
+                    click.echo(task_id)
+        sys.exit(code)
+    except (redis.ConnectionError, redis.TimeoutError, BrokerUnreachable) as exc:
+        cli._fail(
+            f"cannot read the dead letters from {redact(settings.result_backend)}: {exc}",
+            cli.RET_CONNECT,
+        )
+    finally:
+        client.close()

@@ -1,0 +1,65 @@
+"""Keep the Redis lease of every task this worker holds, so a long task is never handed out twice.
+
+kombu's Redis transport hands an unacknowledged task to another worker once it has been out
+longer than the visibility timeout, even if the first worker is still running it (celery#5935,
+kombu#337). Like Dramatiq's workers, the parent renews the lease of each task it holds a few
+times per timeout; a worker that dies stops renewing, and its tasks come back one timeout later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from celery.signals import worker_ready
+from celery.worker import state
+
+from worker_config.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+#: kombu's sorted set of unacknowledged delivery tags, scored by when they were delivered.
+UNACKED_INDEX = "unacked_index"
+#: Renewals per visibility timeout.
+RENEWALS_PER_TIMEOUT = 4
+
+
+def renew_interval(settings: Settings) -> float:
+    return max(0.5, settings.visibility_timeout / RENEWALS_PER_TIMEOUT)
+
+
+def held_delivery_tags() -> list[str]:
+    """Delivery tags of the tasks this worker has reserved or is running."""
+    tags = []
+    for request in (*state.reserved_requests, *state.active_requests):
+        message = getattr(request, "message", None)
+        tag = getattr(message, "delivery_tag", None)
+        if isinstance(tag, str):
+            tags.append(tag)
+    return tags
+
+
+def renew(client: redis.Redis, tags: list[str]) -> int:
+    """Mark ``tags`` as delivered now; only tags still unacknowledged are touched (``XX``)."""
+    if not tags:
+        return 0
+    now = time.time()
+    changed = client.zadd(UNACKED_INDEX, dict.fromkeys(tags, now), xx=True, ch=True)
+    return int(changed or 0)
+
+
+@worker_ready.connect
+def keep_leases(sender: Any = None, **_: Any) -> None:
+    """In the parent's event loop, renew the leases of held tasks a few times per timeout."""
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.broker_url, socket_timeout=5, socket_connect_timeout=5)
+
+    def tick() -> None:
+        try:
+            renew(client, held_delivery_tags())
+        except redis.RedisError as exc:  # Redis restarting: kombu reconnects, we try again
+            logger.debug("could not renew task leases: %s", exc)
+
+    sender.timer.call_repeatedly(renew_interval(settings), tick)

@@ -1,0 +1,108 @@
+"""kombu's Redis transport, hardened: a malformed entry in a queue list is logged and dropped.
+
+kombu decodes each entry that ``BRPOP`` returns as a JSON envelope and builds a message from it;
+one entry that is not JSON, not UTF-8, or lacks ``properties`` raises out of the worker's event
+loop, and Celery stops the whole worker with "Unrecoverable error". Anyone who can ``LPUSH`` to
+the queue could stop every worker that way, so we check each entry before kombu touches it.
+Celery itself still refuses bodies of a content type it does not accept (pickle).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+
+logger = logging.getLogger(__name__)
+
+#: Characters of a rejected entry shown in the log.
+PREVIEW = 120
+
+
+def envelope_problem(raw: object) -> str | None:
+    """Why ``raw`` is not a kombu message envelope kombu can handle, or None if it is one."""
+    if not isinstance(raw, dict):
+        return f"the envelope is a JSON {type(raw).__name__}, not an object"
+    props = raw.get("properties")
+    if not isinstance(props, dict):
+        return "the envelope has no 'properties' object"
+    info = props.get("delivery_info")
+    body, encoding = raw.get("body"), props.get("body_encoding")
+    checks = [
+        (isinstance(props.get("delivery_tag"), str) and bool(props["delivery_tag"]),
+         "'properties.delivery_tag' is not a non-empty string"),
+        (isinstance(info, dict) and all(
+            isinstance(info.get(k), str) for k in ("exchange", "routing_key")),
+         "'properties.delivery_info' lacks string 'exchange' and 'routing_key'"),
+        (all(raw.get(k) is None or isinstance(raw[k], str)
+             for k in ("content-type", "content-encoding")),
+         "'content-type' or 'content-encoding' is not a string"),
+        (raw.get("headers") is None or isinstance(raw["headers"], dict),
+         "'headers' is not an object"),
+        (body is None or isinstance(body, str), "'body' is not a string"),
+        (encoding in (None, "base64"), f"unknown body_encoding {encoding!r}"),
+        (encoding != "base64" or not body or _is_base64(body), "'body' is not valid base64"),
+    ]  # fmt: skip
+    return next((problem for ok, problem in checks if not ok), None)
+
+
+def _is_base64(text: object) -> bool:
+    try:
+        base64.b64decode(str(text).encode(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _preview(raw: object) -> str:
+    text = repr(raw)
+    return text if len(text) <= PREVIEW else text[: PREVIEW - 3] + "..."
+
+
+class Channel(kombu_redis.Channel):
+    """A Redis channel that drops entries it cannot turn into a message, instead of dying."""
+
+    _handed_over = False
+
+    def basic_consume(
+        self, queue: str, no_ack: bool, callback: Any, consumer_tag: str | None, **kwargs: Any
+    ) -> Any:
+        result = super().basic_consume(queue, no_ack, callback, consumer_tag, **kwargs)
+        callbacks: dict[str, Any] = self.connection._callbacks or {}
+        deliver = callbacks[queue]
+
+        def checked(raw: object) -> Any:
+            problem = envelope_problem(raw)
+            if problem:
+                logger.error(
+                    "rejected a malformed message on queue %r: %s; entry: %s",
+                    queue,
+                    problem,
+                    _preview(raw),
+                )
+                return None
+            self._handed_over = True
+            return deliver(raw)
+
+        callbacks[queue] = checked
+        return result
+
+    def _brpop_read(self, **options: Any) -> Any:
+        self._handed_over = False
+        try:
+            return super()._brpop_read(**options)  # type: ignore[misc]
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if self._handed_over:  # raised by Celery's handling of a well-formed message
+                raise
+            logger.error("rejected a queue entry that is not a JSON envelope: %s", exc)
+            return True
+
+
+class Transport(kombu_redis.Transport):
+    """``broker_transport`` for modelfleet: kombu's Redis transport with :class:`Channel`."""
+
+    Channel = Channel
