@@ -11,12 +11,20 @@ from typing import Any
 import redis
 from celery import Celery, states
 
-from producer.batching import auto_batch_size, chunk
+from producer.batching import plan_batches
 from producer.connection import check_reachable, client_app
 from producer.jobs import record_job
-from worker_config.contract import PREDICT_BATCH, InputId, ResultItem, error_item, validate_id
+from worker_config import costs
+from worker_config.contract import (
+    PREDICT,
+    PREDICT_BATCH,
+    InputId,
+    ResultItem,
+    error_item,
+    validate_id,
+)
 from worker_config.errors import ModelfleetError
-from worker_config.routing import model_queue
+from worker_config.routing import default_model, model_queue
 from worker_config.settings import Settings, get_settings
 
 ProgressCallback = Callable[[int], None]
@@ -25,6 +33,8 @@ ProgressCallback = Callable[[int], None]
 POLL_MIN, POLL_MAX = 0.002, 0.05
 #: Result keys fetched per poll, earliest tasks first.
 POLL_WINDOW = 500
+#: Task messages sent per Redis round trip.
+SEND_CHUNK = 1000
 
 
 class JobTimeout(ModelfleetError, TimeoutError):
@@ -94,6 +104,8 @@ class Job:
         status, result = meta.get("status"), meta.get("result")
         if status == "SUCCESS" and isinstance(result, list) and len(result) == len(ids):
             return result
+        if status == "SUCCESS" and isinstance(result, dict) and len(ids) == 1:
+            return [result]  # a modelfleet.predict task (submit_each)
         if isinstance(result, BaseException):
             return [error_item(x, result) for x in ids]
         message = f"task {self.task_ids[i]} ended {status}: {result!r}"
@@ -137,16 +149,54 @@ class FleetExecutor:
         if not self._checked:
             check_reachable(self.settings)
             self._checked = True
-        size = batch_size or self.batch_size or auto_batch_size(len(valid), self.settings.max_batch)
-        size = min(size, self.settings.max_batch)
-        batches = chunk(valid, size)
+        batches = self._plan(valid, batch_size or self.batch_size)
+        task_ids = self._send(PREDICT_BATCH, batches)
+        return record_job(self.settings, Job(self.app, batches, task_ids))
+
+    def submit_each(self, ids: Iterable[object]) -> Job:
+        """Send one ``modelfleet.predict`` task per ID, as many independent producers would.
+
+        Workers coalesce queued single-ID tasks into micro-batches (``MODELFLEET_MICROBATCH_*``);
+        ``map`` is still cheaper when one producer has all the IDs.
+        """
+        valid = [validate_id(x) for x in ids]
+        if not self._checked:
+            check_reachable(self.settings)
+            self._checked = True
+        batches = [[x] for x in valid]
+        task_ids = self._send(PREDICT, [[x] for x in valid], one_each=True)
+        return Job(self.app, batches, task_ids)
+
+    def _plan(self, ids: list[InputId], batch_size: int | None) -> list[list[InputId]]:
+        """Batches sized from the fleet's measured cost per item (see ``producer/batching.py``)."""
+        limit = self.settings.max_batch
+        if batch_size:
+            return plan_batches(ids, limit, batch_size=batch_size)
+        model = self.model or default_model(self.settings)
+        try:
+            backend: Any = self.app.backend
+            measured = costs.read(backend.client, self.settings, model)
+        except redis.RedisError:
+            measured = costs.FleetCosts(None, 0)
+        children = max(measured.children, self.settings.worker_concurrency)
+        return plan_batches(ids, limit, children=children, per_item=measured.per_item)
+
+    def _send(self, task: str, batches: list[list[InputId]], one_each: bool = False) -> list[str]:
+        """Publish every task through one pipelined Redis connection, in chunks."""
         queue = model_queue(self.settings, self.model)
         kwargs = {"model": self.model} if self.model else {}
-        task_ids = [
-            self.app.send_task(PREDICT_BATCH, args=[batch], kwargs=kwargs, queue=queue).id
-            for batch in batches
-        ]
-        return record_job(self.settings, Job(self.app, batches, task_ids))
+        send = self.app.send_task
+        with self.app.producer_or_acquire() as producer, producer.batch(max_size=SEND_CHUNK):
+            return [
+                send(
+                    task,
+                    args=[batch[0] if one_each else batch],
+                    kwargs=kwargs,
+                    queue=queue,
+                    producer=producer,
+                ).id
+                for batch in batches
+            ]
 
     def map(
         self,

@@ -59,8 +59,8 @@ def test_command_line_ids_expand_ranges_and_keep_strings() -> None:
 
 
 def test_auto_batches_spread_work_and_respect_the_limit() -> None:
-    assert auto_batch_size(1797, 1000) == 29
-    assert auto_batch_size(10, 1000) == 1
+    assert auto_batch_size(1797, 1000, children=2) == 225  # nothing measured: 8 tasks
+    assert auto_batch_size(10, 1000) == 3
     assert auto_batch_size(10**6, 100) == 100
     assert chunk([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]]
 

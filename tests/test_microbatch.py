@@ -118,3 +118,17 @@ def test_micro_batching_off_answers_each_task_alone(
     items = [r.get(timeout=60) for r in results]
     assert [item["id"] for item in items] == list(range(40))
     assert {item["output"]["batch"] for item in items} == {1}
+
+
+def test_submit_each_sends_one_task_per_id_and_reads_results_back_in_order(
+    worker_factory: WorkerFactory, fleet_settings: Settings
+) -> None:
+    from producer import FleetExecutor
+
+    worker_factory(concurrency=2, env={"MODELFLEET_MODEL": "forest"})
+    ids = list(range(N_ROWS))[::-3]
+    with FleetExecutor(fleet_settings) as executor:
+        each = list(executor.submit_each(ids).results(timeout=90))
+        mapped = list(executor.map(ids, timeout=90))
+    assert [item["id"] for item in each] == ids
+    assert each == mapped

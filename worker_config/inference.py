@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
 
+from worker_config import costs
 from worker_config.contract import ResultItem, error_item, ok_item, validate_id
 from worker_config.errors import InferenceError, InvalidBatch, InvalidInput, ItemError
 from worker_config.plugins import InputSource, Model
@@ -39,7 +41,10 @@ class Predictor:
                 f"batch of {len(ids)} IDs is larger than the limit of {self.max_batch}; "
                 "split it (the producer does) or raise MODELFLEET_MAX_BATCH on the workers"
             )
-        return self._run(ids)
+        started = time.perf_counter()
+        items = self._run(ids)
+        costs.observe(self.model.name, len(ids), time.perf_counter() - started)  # sizes batches
+        return items
 
     def _run(self, raw_ids: Sequence[object]) -> list[ResultItem]:
         items: list[ResultItem | None] = [None] * len(raw_ids)

@@ -15,8 +15,9 @@ Guarantees, per ID, the same as kombu's own Redis transport:
   at least once, never lost. (The leader, a normal Celery task, is requeued at once by
   ``reject_on_worker_lost``; followers wait for the visibility timeout.)
 * Only plain messages are taken: task ``modelfleet.predict``, JSON, priority 0, no ETA, expiry,
-  group, callbacks, chain or chord. The script stops at the first other message, so anything
-  else keeps its place in the queue and goes through Celery as usual.
+  group, callbacks, chain or chord, not redelivered (a redelivered one goes through Celery and
+  its delivery counting, so an input that kills children is found). The script stops at the
+  first other message, so anything else keeps its place and goes through Celery as usual.
 
 Followers send no Celery task events and fire no task signals: Flower sees their results but
 not their start.
@@ -62,6 +63,7 @@ for _ = 1, tonumber(ARGV[1]) do
   if h['eta'] ~= cjson.null or h['expires'] ~= cjson.null or h['group'] ~= cjson.null then
     break
   end
+  if h['redelivered'] == true then break end
   local info = p['delivery_info']
   if type(info) ~= 'table' then break end
   redis.call('RPOP', KEYS[1])
