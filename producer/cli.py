@@ -236,3 +236,7 @@ main.add_command(job)
 from producer.dead_letters import dead_letters  # noqa: E402
 
 main.add_command(dead_letters)
+
+from producer.probe_command import probe  # noqa: E402
+
+main.add_command(probe)

@@ -2,6 +2,6 @@
 
 from tasks import predict
 from tasks.celery import app
-from worker_config import control, lease, signals
+from worker_config import control, lease, probes, signals
 
-__all__ = ["app", "control", "lease", "predict", "signals"]
+__all__ = ["app", "control", "lease", "predict", "probes", "signals"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
@@ -67,6 +68,8 @@ class Settings(BaseSettings):
     #: Times an input may be running when its worker process dies before it is dead-lettered.
     max_deliveries: int = Field(3, ge=1)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
+    #: Where a worker writes the files ``modelfleet probe ready|alive`` reads (probes.py).
+    state_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "modelfleet")
     #: Worker log lines as ``text`` (Celery's format) or ``json`` (one object per line).
     log_format: Literal["text", "json"] = "text"
     #: Port on which the worker parent serves Prometheus metrics of all its children (None: off).

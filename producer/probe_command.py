@@ -1,0 +1,51 @@
+"""``modelfleet probe ready|alive``: health checks for systemd, Docker and Kubernetes that read
+the files the worker writes (``worker_config/probes.py``) instead of asking over the broker."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from worker_config.errors import ConfigError
+from worker_config.probes import DEFAULT_MAX_AGE, check
+from worker_config.settings import load_settings
+
+#: The worker is alive (or ready).
+RET_OK = 0
+#: It is not, or no worker wrote its state under MODELFLEET_STATE_DIR.
+RET_FAILED = 1
+
+
+@click.command(
+    epilog=f"""
+\b
+Exit codes:
+  {RET_OK}  every worker under MODELFLEET_STATE_DIR is alive (ready)
+  {RET_FAILED}  one is not, or none has written its state
+"""
+)
+@click.argument("what", type=click.Choice(["ready", "alive"]))
+@click.option(
+    "--max-age",
+    type=click.FloatRange(1),
+    default=DEFAULT_MAX_AGE,
+    show_default=True,
+    help="Seconds after which a heartbeat is stale.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing; only the exit code tells.")
+def probe(what: str, max_age: float, quiet: bool) -> None:
+    """Alive: the worker's main process heartbeats. Ready: also every child loaded its model.
+
+    Reads files under MODELFLEET_STATE_DIR on this machine: no broker round trip, so it is cheap
+    enough for a Kubernetes probe every few seconds.
+    """
+    try:
+        state_dir = load_settings().state_dir
+    except ConfigError as exc:
+        click.echo(f"modelfleet: {exc}", err=True)
+        sys.exit(RET_FAILED)
+    result = check(state_dir, what, max_age)
+    if not quiet:
+        click.echo(result.message, err=not result.ok)
+    sys.exit(RET_OK if result.ok else RET_FAILED)

@@ -1,0 +1,130 @@
+"""One log line per task (ID, batch size, seconds, outcome), and a JSON log format to choose.
+
+``MODELFLEET_LOG_FORMAT=json`` turns every worker log line into one JSON object, with the
+task line's fields as keys, for log shippers that parse JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+)
+
+from worker_config import child, metrics
+from worker_config.contract import PREDICT_BATCH
+from worker_config.settings import get_settings
+
+logger = logging.getLogger("modelfleet.tasks")
+
+#: Fields of the per-task line, as ``extra`` on the record and keys in JSON.
+TASK_FIELDS = ("task_id", "task", "batch_size", "seconds", "outcome", "ok", "errors")
+
+_started: dict[str, float] = {}
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time": ..., "level": ..., "logger": ..., "message": ..., <task fields>}`` per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname,
+            "logger": record.name,
+            "process": record.process,
+            "message": record.getMessage(),
+        }
+        entry.update({k: getattr(record, k) for k in TASK_FIELDS if hasattr(record, k)})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def use_json(logger: logging.Logger | None = None, **_: Any) -> None:
+    if logger is None or get_settings().log_format != "json":
+        return
+    for handler in logger.handlers:
+        handler.setFormatter(JsonFormatter())
+
+
+@task_prerun.connect
+def task_started(task_id: str | None = None, **_: Any) -> None:
+    if task_id:
+        _started[task_id] = time.perf_counter()
+
+
+def _batch_size(task_name: str, args: Any) -> int:
+    if task_name == PREDICT_BATCH:
+        ids = args[0] if args else None
+        return len(ids) if isinstance(ids, list) else 0
+    return 1
+
+
+def _counts(retval: Any) -> tuple[int, int]:
+    items = retval if isinstance(retval, list) else [retval]
+    items = [i for i in items if isinstance(i, dict)]
+    errors = sum("error" in i for i in items)
+    return len(items) - errors, errors
+
+
+@task_postrun.connect
+def task_finished(
+    task_id: str | None = None,
+    task: Any = None,
+    args: Any = None,
+    retval: Any = None,
+    state: str | None = None,
+    **_: Any,
+) -> None:
+    seconds = time.perf_counter() - _started.pop(task_id or "", time.perf_counter())
+    name = getattr(task, "name", "?")
+    batch = _batch_size(name, args)
+    ok, errors = _counts(retval) if state == "SUCCESS" else (0, batch)
+    outcome = "ok" if state == "SUCCESS" and not errors else "item-errors"
+    if state != "SUCCESS":
+        outcome = (state or "unknown").lower()
+    logger.info(
+        "task %s %s batch=%d seconds=%.4f outcome=%s ok=%d errors=%d",
+        task_id,
+        name,
+        batch,
+        seconds,
+        outcome,
+        ok,
+        errors,
+        extra={
+            "task_id": task_id,
+            "task": name,
+            "batch_size": batch,
+            "seconds": round(seconds, 6),
+            "outcome": outcome,
+            "ok": ok,
+            "errors": errors,
+        },
+    )
+    metrics.observe_task(
+        name, state or "UNKNOWN", batch=batch, ok=ok, errors=errors, seconds=seconds
+    )
+
+
+@worker_init.connect
+def _after_other_handlers(**_: Any) -> None:
+    # Connected now, so it runs after signals.load_model, which loads the model in the child.
+    worker_process_init.connect(_record_load, weak=False)
+
+
+def _record_load(**_: Any) -> None:
+    for loaded in list(child._loaded.values()):
+        model = loaded.predictor.model
+        metrics.observe_load(model.name, model.version, loaded.load_seconds)
