@@ -2,6 +2,6 @@
 
 from tasks import predict
 from tasks.celery import app
-from worker_config import control, lease, probes, signals
+from worker_config import control, lease, metrics, probes, signals, task_log
 
-__all__ = ["app", "control", "lease", "predict", "probes", "signals"]
+__all__ = ["app", "control", "lease", "metrics", "predict", "probes", "signals", "task_log"]
