@@ -35,5 +35,9 @@ up: install
 flower: install
 	$(BIN)/celery -A tasks flower --address=127.0.0.1 --port=5555
 
+# Refresh docs/flower-*.png: the browser test logs into a real Flower and copies its screenshots.
+screenshot: install
+	MODELFLEET_SCREENSHOT_DIR=$(CURDIR)/docs $(BIN)/python -m pytest tests/ecosystem/test_browser.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
