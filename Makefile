@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit up flower clean
+.PHONY: install demo test lint typecheck unit up flower clean bench bench-quick
 
 install: $(STAMP)
 
@@ -38,6 +38,15 @@ flower: install
 # Refresh docs/flower-*.png: the browser test logs into a real Flower and copies its screenshots.
 screenshot: install
 	MODELFLEET_SCREENSHOT_DIR=$(CURDIR)/docs $(BIN)/python -m pytest tests/ecosystem/test_browser.py
+
+# Every configuration side by side in one run, with its own Redis and workers (benchmarks/).
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks
+
+bench-quick: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -30,7 +30,7 @@ from worker_config.settings import Settings, get_settings
 ProgressCallback = Callable[[int], None]
 
 #: Seconds between result polls: short while results flow, backing off while none arrive.
-POLL_MIN, POLL_MAX = 0.002, 0.05
+POLL_MIN, POLL_MAX = 0.002, 0.01
 #: Result keys fetched per poll, earliest tasks first.
 POLL_WINDOW = 500
 #: Task messages sent per Redis round trip.
