@@ -212,6 +212,11 @@ def status(timeout: float) -> None:
                 f"    pid {c.pid}: model {c.model} {c.version}, loaded in {c.load_seconds}s "
                 f"({c.loads} load{'s' if c.loads != 1 else ''})"
             )
+            if c.reload_error:
+                click.echo(
+                    f"      reload {c.reload_error.get('generation')} FAILED, old version serving: "
+                    f"{c.reload_error.get('message')}"
+                )
     for warning in unserved_warnings(fleet):
         click.echo(f"warning: {warning}", err=True)
 
@@ -232,6 +237,10 @@ def demo(timeout: float) -> None:
 from producer.job_command import job  # noqa: E402
 
 main.add_command(job)
+
+from producer.reload import reload  # noqa: E402
+
+main.add_command(reload)
 
 from producer.dead_letters import dead_letters  # noqa: E402
 

@@ -25,6 +25,12 @@ class ChildInfo:
     version: str
     load_seconds: float
     loads: int
+    #: The reload request (``modelfleet reload``) the child's model comes from; 0: the first load.
+    generation: int = 0
+    #: The last reload that failed in this child, which still serves the version above.
+    reload_error: dict[str, Any] | None = None
+    #: What the model reports about itself, e.g. ``torch_threads``.
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,6 +100,9 @@ def child_loads(
             version=record["version"],
             load_seconds=record["load_seconds"],
             loads=int(loads.get(pid, 0)),
+            generation=int(record.get("generation", 0)),
+            reload_error=record.get("reload_error"),
+            details=record.get("details") or {},
         )
     return info
 

@@ -104,13 +104,14 @@ class DictSource:
 def test_one_failing_input_never_fails_its_neighbours() -> None:
     predictor = Predictor(TinyModel(), DictSource({1: 1, 2: -1, 3: 13, 4: 4}), max_batch=10)
     items = predictor.predict_batch([1, 2, 3, 4, 5, 1.5])
-    assert items[0] == {"id": 1, "output": {"double": 2}}
+    tag = {"name": "tiny", "version": "1"}
+    assert items[0] == {"id": 1, "output": {"double": 2}, "model": tag}
     assert items[1]["error"]["type"] == "InvalidInput"
     assert items[2]["error"] == {
         "type": "InferenceError",
         "message": "model 'tiny' failed: RuntimeError: unlucky",
     }
-    assert items[3] == {"id": 4, "output": {"double": 8}}
+    assert items[3] == {"id": 4, "output": {"double": 8}, "model": tag}
     assert items[4]["error"]["type"] == "InvalidInput"
     assert items[5]["error"]["type"] == "InvalidId"
 

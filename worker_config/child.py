@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 import redis
 
@@ -39,10 +40,15 @@ _loaded: dict[str, Loaded] = {}
 
 def load(settings: Settings, name: str | None = None) -> Loaded:
     """Load one served model (default: the default model) into this process, once."""
-    models = routing.served_models(settings)
     name = name or routing.primary_model(settings)
-    if name in _loaded:
-        return _loaded[name]
+    if name not in _loaded:
+        _loaded[name] = build(settings, name)
+    return _loaded[name]
+
+
+def build(settings: Settings, name: str) -> Loaded:
+    """Load a served model afresh, without replacing the one in use (reload.py swaps it in)."""
+    models = routing.served_models(settings)
     if name not in models:
         raise routing.ModelNotServed(
             f"this worker serves {', '.join(models)}, not {name!r}; set MODELFLEET_MODEL"
@@ -61,7 +67,6 @@ def load(settings: Settings, name: str | None = None) -> Loaded:
             ) from exc
     _limit_threads(settings.threads_per_child)
     loaded = Loaded(Predictor(model, source, settings.max_batch), time.perf_counter() - start)
-    _loaded[name] = loaded
     logger.info(
         "child %d loaded model %s version %s in %.2fs",
         os.getpid(),
@@ -70,6 +75,24 @@ def load(settings: Settings, name: str | None = None) -> Loaded:
         loaded.load_seconds,
     )
     return loaded
+
+
+def replace(name: str, loaded: Loaded) -> None:
+    """Serve ``loaded`` as ``name`` from the next task on; the running task keeps the old one."""
+    _loaded[name] = loaded
+
+
+def loaded_models() -> list[Loaded]:
+    """The models this process serves now."""
+    return list(_loaded.values())
+
+
+def details() -> dict[str, Any]:
+    """What the models report about themselves (e.g. torch threads), for the worker registry."""
+    facts: dict[str, Any] = {}
+    for loaded in _loaded.values():
+        facts.update(getattr(loaded.predictor.model, "details", None) or {})
+    return facts
 
 
 def current(settings: Settings, name: str | None = None) -> Predictor:

@@ -71,11 +71,14 @@ class Predictor:
         if ready:
             for (pos, _), output in zip(ready, self._predict([x for _, x in ready]), strict=True):
                 raw_id = raw_ids[pos]
-                items[pos] = (
+                item = (
                     error_item(raw_id, output)
                     if isinstance(output, ItemError)
                     else ok_item(raw_id, output)
                 )
+                # Which model and version produced it: during a reload, both versions serve.
+                item["model"] = {"name": self.model.name, "version": self.model.version}
+                items[pos] = item
         return [item for item in items if item is not None]
 
     def _predict(self, inputs: list[Any]) -> list[dict[str, Any] | ItemError]:

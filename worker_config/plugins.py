@@ -45,6 +45,8 @@ BUILTIN_MODELS = {
     "digits": "worker_config.models.digits:load",
     "forest": "worker_config.models.forest:load",
     "mlp": "worker_config.models.mlp:load",
+    "dense": "worker_config.models.dense:load",
+    "minilm": "worker_config.models.minilm:load",
 }
 #: Built-in input sources by name.
 BUILTIN_SOURCES = {

@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     #: Where a worker writes the files ``modelfleet probe ready|alive`` reads (probes.py).
     state_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "modelfleet")
+    #: Weights file (``dense``: a 2-D ``.npy``) or directory (``minilm``: default, the bundled one).
+    model_path: Path | None = None
+    #: Map weights read-only so all children share one copy; false gives each child its own copy.
+    mmap_weights: bool = True
+    #: How ``minilm`` pools token vectors into one embedding: ``mean`` (sentence-transformers) or
+    #: ``cls``; and whether it scales the embedding to unit length.
+    embedding_pooling: Literal["mean", "cls"] = "mean"
+    embedding_normalize: bool = True
     #: Worker log lines as ``text`` (Celery's format) or ``json`` (one object per line).
     log_format: Literal["text", "json"] = "text"
     #: Port on which the worker parent serves Prometheus metrics of all its children (None: off).

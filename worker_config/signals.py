@@ -12,7 +12,7 @@ import redis
 from celery.signals import worker_init, worker_process_init, worker_ready
 from celery.worker import state
 
-from worker_config import child
+from worker_config import child, reload
 from worker_config.errors import ModelfleetError
 from worker_config.plugins import resolve_model, resolve_source
 from worker_config.routing import served_models
@@ -51,6 +51,7 @@ def check_before_fork(sender: Any = None, **_: Any) -> None:
         raise SystemExit(EX_CONFIG) from None
     for name in _THREAD_ENV:
         os.environ.setdefault(name, str(settings.threads_per_child))
+    reload.board()  # made before the fork, so that the children share it
     try:
         client = redis.Redis.from_url(settings.result_backend, socket_timeout=5)
         client.delete(*child.registry_keys(settings, _hostname))
@@ -62,7 +63,7 @@ def check_before_fork(sender: Any = None, **_: Any) -> None:
 @worker_process_init.connect
 def load_model(**_: Any) -> None:
     """Load the model once in this pool child; on failure stop the whole worker, not loop."""
-    settings = get_settings()
+    settings = reload.current_settings()  # a child started after a reload loads the new model
     try:
         loaded = [child.load(settings, name) for name in served_models(settings)]
     except Exception as exc:
@@ -72,6 +73,7 @@ def load_model(**_: Any) -> None:
         _load_failed[0] = 1
         os._exit(EX_MODEL_LOAD)
     child.register(settings, _hostname, *loaded)
+    reload.start_watcher(settings, _hostname, child.details())
 
 
 @worker_ready.connect

@@ -1,0 +1,141 @@
+"""``modelfleet reload``: every worker's children switch to a new model file or version, rolling."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from producer.connection import client_app, redact
+from producer.status import child_loads
+from worker_config.errors import ConfigError
+from worker_config.settings import Settings, load_settings
+
+#: Every child of every worker that answered serves the new version.
+RET_OK = 0
+#: The new version failed to load somewhere; the old one keeps serving there.
+RET_RELOAD_FAILED = 1
+#: No worker answered, or the broker is unreachable.
+RET_CONNECT = 3
+#: Not every child reported within --timeout (the reload goes on).
+RET_TIMEOUT = 4
+#: A setting (environment variable) is invalid.
+RET_CONFIG = 5
+
+EXIT_CODES = f"""
+\b
+Exit codes:
+  {RET_OK}  every child serves the new version
+  {RET_RELOAD_FAILED}  the new version failed to load; the old one keeps serving (see the message)
+  {RET_CONNECT}  no worker answered, or the broker is unreachable
+  {RET_TIMEOUT}  not every child reported in time (the reload goes on)
+  {RET_CONFIG}  invalid settings
+"""
+
+
+@click.command(epilog=EXIT_CODES)
+@click.option(
+    "--model-path",
+    type=click.Path(path_type=Path),
+    help="New weights file or directory (default: reload from the configured place).",
+)
+@click.option("--model", "model", help="Reload only this served model (default: all).")
+@click.option("--timeout", type=click.FloatRange(1), default=300.0, help="Seconds to wait.")
+@click.option("--no-wait", is_flag=True, help="Send the request and return at once.")
+def reload(model_path: Path | None, model: str | None, timeout: float, no_wait: bool) -> None:
+    """Make every worker's children load the model again, one child at a time.
+
+    Each child loads the new version beside the old one, then switches between two tasks: no
+    task waits or fails, and each result's "model" field names the version that produced it. A
+    version that fails to load is reported here and the old one keeps serving. Write new
+    weights with an atomic rename (modelfleet's publish() does) before reloading.
+    """
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        _fail(str(exc), RET_CONFIG)
+    path = str(model_path.resolve()) if model_path else None
+    app = client_app(settings)
+    try:
+        replies = app.control.broadcast(
+            "modelfleet_reload",
+            arguments={"model_path": path, "model": model},
+            reply=True,
+            timeout=2.0,
+        )
+    except Exception as exc:  # kombu and redis-py raise their own connection errors
+        _fail(f"cannot reach the broker at {redact(settings.broker_url)}: {exc}", RET_CONNECT)
+    finally:
+        app.close()
+    generations = _generations(replies or [])
+    if not generations:
+        _fail(f"no worker answered on {redact(settings.broker_url)}", RET_CONNECT)
+    for hostname, generation in sorted(generations.items()):
+        click.echo(f"{hostname}: reload generation {generation} started")
+    if no_wait:
+        return
+    sys.exit(_wait(settings, generations, timeout))
+
+
+def _generations(replies: list[dict[str, Any]]) -> dict[str, int]:
+    found = {}
+    for reply in replies:
+        for hostname, answer in reply.items():
+            if isinstance(answer, dict) and "generation" in answer:
+                found[hostname] = int(answer["generation"])
+    return found
+
+
+def _wait(settings: Settings, generations: dict[str, int], timeout: float) -> int:
+    """Poll the worker registry until each live child serves the request or reported failing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, failed, pending = [], [], []
+        pools = _pool_pids(settings, list(generations))
+        for hostname, generation in sorted(generations.items()):
+            records = child_loads(settings, hostname)
+            for info in (records[p] for p in sorted(pools.get(hostname, set())) if p in records):
+                error = info.reload_error or {}
+                if info.generation >= generation:
+                    done.append((hostname, info))
+                elif error.get("generation", 0) >= generation:
+                    failed.append((hostname, info))
+                else:
+                    pending.append((hostname, info))
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for hostname, info in done:
+        click.echo(f"  {hostname} pid {info.pid}: serving {info.model} {info.version}")
+    for hostname, info in failed:
+        message = (info.reload_error or {}).get("message", "")
+        click.echo(
+            f"  {hostname} pid {info.pid}: FAILED, still serving {info.model} {info.version}: "
+            f"{message}"
+        )
+    for hostname, info in pending:
+        click.echo(f"  {hostname} pid {info.pid}: still loading")
+    if failed:
+        return RET_RELOAD_FAILED
+    return RET_TIMEOUT if pending else RET_OK
+
+
+def _pool_pids(settings: Settings, hostnames: list[str]) -> dict[str, set[int]]:
+    """Each worker's current children (a recycled child leaves its record behind)."""
+    app = client_app(settings)
+    try:
+        stats = app.control.inspect(destination=hostnames, timeout=1.0).stats() or {}
+    finally:
+        app.close()
+    return {
+        host: {int(p) for p in info.get("pool", {}).get("processes", [])}
+        for host, info in stats.items()
+    }
+
+
+def _fail(message: str, code: int) -> Any:
+    click.echo(f"modelfleet: {message}", err=True)
+    sys.exit(code)

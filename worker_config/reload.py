@@ -1,0 +1,224 @@
+"""Rolling model reload: new model files or versions without stopping the fleet.
+
+The worker parent gets a remote-control command (``modelfleet_reload``, sent by ``modelfleet
+reload``; Celery's ``pool_restart``, which Flower's ``POST /api/worker/pool/restart/<worker>``
+sends, does the same) and posts the request on a board that its children share. Each child's
+watcher thread loads the new model beside the old one, one child at a time, then swaps it in
+between two tasks: the task running meanwhile finishes on the old version, no task waits for the
+load, and every result names the version that produced it. A version that fails to load is
+reported (log, ``modelfleet status``) and the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+from celery.worker.control import control_command
+
+from worker_config import child
+from worker_config.routing import served_models
+from worker_config.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+#: Bytes of the board the parent and its children share (a JSON document).
+BOARD_BYTES = 64 * 1024
+#: Seconds between a child's looks at the board.
+POLL_SECONDS = 0.2
+
+State = dict[str, Any]
+
+
+class Board:
+    """A small JSON document in anonymous shared memory, made by the parent before it forks."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("fork")
+        self._memory = mmap.mmap(-1, BOARD_BYTES)
+        self._lock = context.Lock()
+        #: Held by the child that is loading, so the other children keep serving meanwhile.
+        self.load_slot = context.Lock()
+
+    def read(self) -> State:
+        with self._lock:
+            return self._read()
+
+    def update(self, change: Callable[[State], None]) -> State:
+        with self._lock:
+            state = self._read()
+            change(state)
+            data = json.dumps(state).encode()
+            if len(data) + 4 > BOARD_BYTES:
+                raise ValueError("reload request too large")
+            self._memory[: 4 + len(data)] = len(data).to_bytes(4, "little") + data
+            return state
+
+    def _read(self) -> State:
+        size = int.from_bytes(self._memory[:4], "little")
+        state: State = json.loads(self._memory[4 : 4 + size]) if size else {}
+        state.setdefault("generation", 0)
+        return state
+
+
+_board: Board | None = None
+
+
+def board() -> Board:
+    """This worker's board; the parent makes it in ``worker_init`` so that children share it."""
+    global _board
+    if _board is None:
+        _board = Board()
+    return _board
+
+
+def request(model_path: str | None = None, model: str | None = None) -> int:
+    """Post a reload of ``model`` (default: every served one), optionally from a new file."""
+
+    def change(state: State) -> None:
+        state["generation"] += 1
+        state["target"] = {"model_path": model_path, "model": model}
+
+    generation: int = board().update(change)["generation"]
+    logger.info(
+        "modelfleet: reload generation %d requested (model %s, path %s)",
+        generation,
+        model or "all",
+        model_path or "unchanged",
+    )
+    return generation
+
+
+@control_command(
+    args=[("model_path", str), ("model", str)],
+    signature="[model_path [model]]",
+)
+def modelfleet_reload(
+    state: Any, model_path: str | None = None, model: str | None = None, **_: Any
+) -> dict[str, Any]:
+    """Reload the model in every child, one at a time, optionally from a new weights file."""
+    generation = request(model_path or None, model or None)
+    return {"ok": f"reload generation {generation} started", "generation": generation}
+
+
+@control_command(name="pool_restart", args=[("reload", bool)], signature="[reload]")
+def pool_restart(state: Any, **_: Any) -> dict[str, Any]:
+    """A pool restart reloads the model from its configured place, rolling and safely.
+
+    Replaces Celery's own, which restarts every child at once and, with a model that then fails
+    to load, would take the worker down.
+    """
+    reply: dict[str, Any] = modelfleet_reload(state)
+    return reply
+
+
+def effective_settings(settings: Settings) -> Settings:
+    """Settings with the last reload that loaded well applied, for children started later."""
+    good = board().read().get("good") or {}
+    if good.get("model_path"):
+        return settings.model_copy(update={"model_path": Path(good["model_path"])})
+    return settings
+
+
+def start_watcher(settings: Settings, hostname: str, details: dict[str, Any]) -> None:
+    """In a pool child: note what it serves, then follow reload requests in the background."""
+    seen = int(board().read()["generation"])
+    _note(settings, hostname, generation=seen, reload_error=None, details=details)
+    thread = threading.Thread(
+        target=_watch, args=(settings, hostname, seen), name="modelfleet-reload", daemon=True
+    )
+    thread.start()
+
+
+def _watch(settings: Settings, hostname: str, seen: int) -> None:
+    while True:
+        time.sleep(POLL_SECONDS)
+        try:
+            if board().read()["generation"] > seen:
+                seen = _reload(settings, hostname)
+        except Exception:  # the watcher must outlive any surprise, or reloads stop silently
+            logger.exception("modelfleet: reload watcher error")
+
+
+def _reload(settings: Settings, hostname: str) -> int:
+    slot = board().load_slot
+    # A child that died holding the slot must not block the others forever.
+    got_slot = slot.acquire(timeout=settings.model_load_timeout)
+    try:
+        state = board().read()  # the newest request, if more came while we waited
+        generation = int(state["generation"])
+        failed = state.get("failed") or {}
+        if failed.get("generation") == generation:  # another child found it broken
+            _note(settings, hostname, reload_error=failed)
+            return generation
+        target = state.get("target") or {}
+        try:
+            fresh = _load(settings, target)
+        except Exception as exc:
+            error = {"generation": generation, "message": str(exc)}
+            logger.error(
+                "modelfleet: reload generation %d failed, still serving the old version: %s",
+                generation,
+                exc,
+            )
+            board().update(lambda s: s.update(failed=error))
+            _note(settings, hostname, reload_error=error)
+            return generation
+        for name, loaded in fresh.items():
+            child.replace(name, loaded)
+        board().update(lambda s: _mark_good(s, generation, target))
+        child.register(settings, hostname, *child.loaded_models())
+        _note(
+            settings,
+            hostname,
+            generation=generation,
+            reload_error=None,
+            details=child.details(),
+        )
+        return generation
+    finally:
+        if got_slot:
+            slot.release()
+
+
+def _load(settings: Settings, target: dict[str, Any]) -> dict[str, child.Loaded]:
+    if target.get("model_path"):
+        settings = settings.model_copy(update={"model_path": Path(target["model_path"])})
+    names = [target["model"]] if target.get("model") else list(served_models(settings))
+    return {name: child.build(settings, name) for name in names}
+
+
+def _mark_good(state: State, generation: int, target: dict[str, Any]) -> None:
+    good = state.get("good") or {}
+    if generation > good.get("generation", 0):
+        model_path = target.get("model_path") or good.get("model_path")
+        state["good"] = {"generation": generation, "model_path": model_path}
+
+
+def _note(settings: Settings, hostname: str, **fields: Any) -> None:
+    """Add ``fields`` to this child's record in the worker registry (``modelfleet status``)."""
+    children_key, _ = child.registry_keys(settings, hostname)
+    pid = str(os.getpid())
+    try:
+        client = redis.Redis.from_url(settings.result_backend, socket_timeout=5)
+        raw = client.hget(children_key, pid)
+        record = json.loads(raw) if raw else {}
+        record.update(fields)
+        client.hset(children_key, pid, json.dumps(record))
+        client.close()
+    except redis.RedisError as exc:  # serving matters more than bookkeeping
+        logger.warning("could not record the reload in Redis: %s", exc)
+
+
+def current_settings() -> Settings:
+    """The settings a child loads with now: the environment's, plus a reload that succeeded."""
+    return effective_settings(get_settings())
