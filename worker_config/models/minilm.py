@@ -89,6 +89,8 @@ def load(settings: Settings) -> MiniLMModel:
     """Build the BERT module around the mapped weights, with one torch thread per child."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub from a worker
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # The tokenizer would otherwise start a thread per core in every child: oversubscription.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     directory = settings.model_path or bundled_path()
     weights_file = directory / "model.safetensors"
     if not weights_file.is_file():
