@@ -6,6 +6,7 @@ batching cost. Trained deterministically once per machine and cached, like ``dig
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,4 +66,7 @@ def load(settings: Settings) -> ForestModel:
     build_once(path, _train)
     forest = joblib.load(path)
     forest.n_jobs = 1  # one core per child; the pool provides the parallelism
+    # scikit-learn warns on every predict in a process without warning filters (a Celery child):
+    # "sklearn.utils.parallel.delayed should be used with sklearn.utils.parallel.Parallel".
+    warnings.filterwarnings("ignore", message=r".*sklearn\.utils\.parallel\.delayed")
     return ForestModel(forest=forest, version=file_version(path))
