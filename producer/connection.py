@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import redis
@@ -12,6 +13,8 @@ from kombu.utils.url import maybe_sanitize_url
 from worker_config.celeryconfig import celery_config
 from worker_config.errors import BrokerUnreachable
 from worker_config.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 #: Seconds to wait for Redis before telling the user it is unreachable.
 CONNECT_TIMEOUT = 3.0
@@ -35,11 +38,20 @@ class PollingRedisBackend(RedisBackend):
     def on_task_call(self, producer: Any, task_id: str) -> None:
         """Skip the per-task subscription."""
 
+    def on_result_fulfilled(self, result: Any) -> None:
+        """Unsubscribe if we can: after a Redis restart this runs in ``AsyncResult.__del__``."""
+        try:
+            super().on_result_fulfilled(result)  # type: ignore[misc]
+        except (redis.RedisError, RuntimeError) as exc:  # RuntimeError: Celery's retry limit
+            logger.debug("could not unsubscribe from %s: %s", result.id, exc)
+
 
 def client_app(settings: Settings) -> Celery:
     """A Celery app that sends modelfleet tasks by name; it needs none of the worker's code."""
-    app = Celery("modelfleet-producer", set_as_current=False, backend=PollingRedisBackend)
+    app = Celery("modelfleet-producer", set_as_current=False)
     app.conf.update(celery_config(settings))
+    # Not Celery(backend=...): the result_backend URL in the config would replace the class.
+    app.backend_cls = PollingRedisBackend  # type: ignore[assignment]
     return app
 
 

@@ -39,8 +39,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     redis.TimeoutError,
     ConnectionError,
 )
-#: Celery task options that retry those errors with exponential backoff and jitter.
+#: Celery task options: retry those errors with exponential backoff and jitter, and keep a
+#: task cancelled on a connection loss for redelivery (task_request.py).
 RETRY_OPTIONS: dict[str, Any] = {
+    "Request": "worker_config.task_request:CancellableRequest",
     "autoretry_for": TRANSIENT_ERRORS,
     "retry_backoff": 1,
     "retry_backoff_max": 30,

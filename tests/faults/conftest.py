@@ -50,11 +50,11 @@ def children_of(worker: LocalWorker) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def executions(settings: Settings) -> Counter[int]:
-    """How many times a prediction finished, per ID (from the recording model)."""
+def executions(settings: Settings, key: str | None = None) -> Counter[int]:
+    """How many times a prediction finished (or, with ``starts_key``, started), per ID."""
     client = redis.Redis.from_url(settings.result_backend)
     try:
-        raw: dict[bytes, bytes] = client.hgetall(plugins.executions_key(settings))  # type: ignore[assignment]
+        raw: dict[bytes, bytes] = client.hgetall(key or plugins.executions_key(settings))  # type: ignore[assignment]
     finally:
         client.close()
     return Counter({int(k): int(v) for k, v in raw.items()})

@@ -35,6 +35,11 @@ def executions_key(settings: Settings) -> str:
     return f"{settings.key_prefix}test:executions"
 
 
+def starts_key(settings: Settings) -> str:
+    """Redis hash: ID -> how many times a prediction of it started."""
+    return f"{settings.key_prefix}test:starts"
+
+
 def fetches_key(settings: Settings) -> str:
     return f"{settings.key_prefix}test:fetches"
 
@@ -81,6 +86,7 @@ class FaultModel:
 
     def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         ids = [i for i, _ in inputs]
+        self._count(starts_key(self.settings), ids)
         for input_id in ids:
             if input_id in self.poison:
                 os._exit(POISON_EXIT)
@@ -90,11 +96,23 @@ class FaultModel:
                 raise ValueError(f"the model cannot handle input {input_id} (injected)")
         time.sleep(self.sleep * len(ids))
         outputs = self.inner.predict([x for _, x in inputs])
-        with self.redis.pipeline() as pipe:
-            for input_id in ids:
-                pipe.hincrby(executions_key(self.settings), str(input_id), 1)
-            pipe.execute()
+        self._count(executions_key(self.settings), ids)
         return outputs
+
+    def _count(self, key: str, ids: list[Any]) -> None:
+        """Count each ID in Redis, waiting out a Redis restart (the tests restart it)."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with self.redis.pipeline() as pipe:
+                    for input_id in ids:
+                        pipe.hincrby(key, str(input_id), 1)
+                    pipe.execute()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
 
 def fault_model(settings: Settings) -> FaultModel:
