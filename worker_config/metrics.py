@@ -67,6 +67,10 @@ def _define() -> dict[str, Any]:
             items=Counter(
                 "modelfleet_items", "Result items by outcome (ok or error).", ["outcome"]
             ),
+            dead=Counter(
+                "modelfleet_dead_lettered_items",
+                "Items answered DeadLettered: their input killed a child too often.",
+            ),
             tasks=Counter("modelfleet_tasks", "Tasks by name and final state.", ["task", "state"]),
         )
     return _metrics
@@ -78,7 +82,7 @@ def observe_load(model: str, version: str, seconds: float) -> None:
 
 
 def observe_task(
-    task: str, state: str, *, batch: int, ok: int, errors: int, seconds: float
+    task: str, state: str, *, batch: int, ok: int, errors: int, dead: int, seconds: float
 ) -> None:
     if not enabled():
         return
@@ -91,6 +95,8 @@ def observe_task(
         m["items"].labels("ok").inc(ok)
     if errors:
         m["items"].labels("error").inc(errors)
+    if dead:
+        m["dead"].inc(dead)
 
 
 @worker_init.connect

@@ -29,6 +29,9 @@ logger = logging.getLogger("modelfleet.tasks")
 #: Fields of the per-task line, as ``extra`` on the record and keys in JSON.
 TASK_FIELDS = ("task_id", "task", "batch_size", "seconds", "outcome", "ok", "errors")
 
+#: Error type of items whose input killed its child too often (worker_config/deadletters.py).
+DEAD_LETTERED = "DeadLettered"
+
 _started: dict[str, float] = {}
 
 
@@ -71,11 +74,13 @@ def _batch_size(task_name: str, args: Any) -> int:
     return 1
 
 
-def _counts(retval: Any) -> tuple[int, int]:
+def item_counts(retval: Any) -> tuple[int, int, int]:
+    """OK items, error items, and of those the dead-lettered ones, in a task's return value."""
     items = retval if isinstance(retval, list) else [retval]
     items = [i for i in items if isinstance(i, dict)]
-    errors = sum("error" in i for i in items)
-    return len(items) - errors, errors
+    errors = [i["error"] for i in items if "error" in i]
+    dead = sum(isinstance(e, dict) and e.get("type") == DEAD_LETTERED for e in errors)
+    return len(items) - len(errors), len(errors), dead
 
 
 @task_postrun.connect
@@ -90,7 +95,7 @@ def task_finished(
     seconds = time.perf_counter() - _started.pop(task_id or "", time.perf_counter())
     name = getattr(task, "name", "?")
     batch = _batch_size(name, args)
-    ok, errors = _counts(retval) if state == "SUCCESS" else (0, batch)
+    ok, errors, dead = item_counts(retval) if state == "SUCCESS" else (0, batch, 0)
     outcome = "ok" if state == "SUCCESS" and not errors else "item-errors"
     if state != "SUCCESS":
         outcome = (state or "unknown").lower()
@@ -114,7 +119,7 @@ def task_finished(
         },
     )
     metrics.observe_task(
-        name, state or "UNKNOWN", batch=batch, ok=ok, errors=errors, seconds=seconds
+        name, state or "UNKNOWN", batch=batch, ok=ok, errors=errors, dead=dead, seconds=seconds
     )
 
 

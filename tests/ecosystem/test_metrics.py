@@ -88,3 +88,15 @@ def test_worker_and_flower_metrics_count_what_was_sent(
     assert [task_lines[t]["batch_size"] for t in task_ids] == [5, 10, 20]
     assert [task_lines[t]["outcome"] for t in task_ids] == ["ok", "item-errors", "ok"]
     assert all(task_lines[t]["seconds"] >= 0 for t in task_ids)
+
+
+def test_dead_lettered_items_are_counted_apart_from_other_errors() -> None:
+    from worker_config.task_log import item_counts
+
+    items = [
+        {"id": 1, "output": {"label": 1}},
+        {"id": 2, "error": {"type": "DeadLettered", "message": "killed its child 3 times"}},
+        {"id": 3, "error": {"type": "UnknownInput", "message": "no input"}},
+    ]
+    assert item_counts(items) == (1, 2, 1)
+    assert item_counts({"id": 4, "output": {}}) == (1, 0, 0)  # modelfleet.predict's one item
