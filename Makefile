@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit up flower clean bench bench-quick
+.PHONY: install demo test test-faults lint typecheck unit up flower clean bench bench-quick
 
 install: $(STAMP)
 
@@ -19,7 +19,11 @@ demo: install
 	$(BIN)/modelfleet demo
 
 test: install lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=tests/faults
+
+# Real SIGKILL/SIGTERM, Redis restarts, poison inputs, time limits (a few minutes on 2 cores).
+test-faults: install
+	$(BIN)/python -m pytest tests/faults
 
 lint: install
 	$(BIN)/ruff check .
