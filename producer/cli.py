@@ -186,6 +186,7 @@ def _items_of(result: AsyncResult[object], timeout: float) -> Iterator[object]:
 )
 def status(timeout: float) -> None:
     """Show workers, their concurrency, the model each child serves, and the queue depth."""
+    from producer.durability import broker_warnings
     from producer.status import fleet_status, queue_lines, unserved_warnings
 
     settings = _settings()
@@ -218,6 +219,8 @@ def status(timeout: float) -> None:
                     f"{c.reload_error.get('message')}"
                 )
     for warning in unserved_warnings(fleet):
+        click.echo(f"warning: {warning}", err=True)
+    for warning in broker_warnings(settings.broker_url):
         click.echo(f"warning: {warning}", err=True)
 
 

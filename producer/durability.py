@@ -1,0 +1,41 @@
+"""Warnings about broker settings that would lose work: no AOF, or a policy that evicts keys."""
+
+from __future__ import annotations
+
+import redis
+
+from producer.connection import redact
+
+#: Where the README explains the settings.
+SEE = "see README 'Redis settings that keep work safe'"
+
+
+def broker_warnings(url: str) -> list[str]:
+    """What is unsafe in the broker's configuration, each with the fix; [] when all is well."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    where = redact(url)
+    try:
+        config: dict[str, str] = {
+            **client.config_get("appendonly"),  # type: ignore[dict-item]
+            **client.config_get("maxmemory-policy"),  # type: ignore[dict-item]
+        }
+    except redis.ResponseError as exc:  # CONFIG refused to this user, or renamed
+        return [
+            f"cannot read the settings of the broker at {where} ({exc}); make sure it runs "
+            f"with appendonly yes and maxmemory-policy noeviction ({SEE})"
+        ]
+    finally:
+        client.close()
+    warnings = []
+    if str(config.get("appendonly")).lower() != "yes":
+        warnings.append(
+            f"the broker at {where} runs with appendonly no: a Redis restart loses every queued "
+            f"and running task; set appendonly yes ({SEE})"
+        )
+    policy = str(config.get("maxmemory-policy"))
+    if policy != "noeviction":
+        warnings.append(
+            f"the broker at {where} runs with maxmemory-policy {policy}: when memory runs out "
+            f"Redis deletes queued tasks and kombu's bindings; set noeviction ({SEE})"
+        )
+    return warnings

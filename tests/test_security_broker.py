@@ -1,0 +1,74 @@
+"""The broker's safety as `modelfleet status` sees it, and passwords kept out of what we print."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from producer.embedded_redis import RedisServer, start_redis
+
+PASSWORD = "s3cret-pa55word"
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "producer", *args],
+        check=False, env=env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def locked_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A durable Redis that wants a password, and has an ACL user ``fleet``."""
+    server = start_redis(
+        tmp_path / "redis", args=["--appendonly", "yes", "--maxmemory-policy", "noeviction"]
+    )
+    # Locked after start: start_redis checks that the new server answers an unauthenticated PING.
+    client = redis.Redis(port=server.port)
+    client.acl_setuser(
+        "fleet", enabled=True, passwords=[f"+{PASSWORD}-acl"], keys=["*"], channels=["*"],
+        commands=["+@all"],
+    )  # fmt: skip
+    client.config_set("requirepass", PASSWORD)
+    client.close()
+    yield server
+    server.stop()
+
+
+def test_status_warns_when_the_broker_would_lose_work(fleet_env: dict[str, str]) -> None:
+    shown = _cli(fleet_env, "status", "--timeout", "1")  # the test Redis: no AOF
+    assert shown.returncode == 0, shown.stderr
+    assert "appendonly no: a Redis restart loses every queued" in shown.stderr
+
+
+def test_password_and_acl_user_connect_and_no_password_is_printed(
+    fleet_env: dict[str, str], locked_redis: RedisServer
+) -> None:
+    port = locked_redis.port
+    for url in (
+        f"redis://:{PASSWORD}@127.0.0.1:{port}/0",
+        f"redis://fleet:{PASSWORD}-acl@127.0.0.1:{port}/0",
+    ):
+        env = {**fleet_env, "CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url[:-1] + "1"}
+        shown = _cli(env, "status", "--timeout", "1")
+        assert shown.returncode == 0, shown.stderr
+        assert "appendonly" not in shown.stderr  # a durable broker: no warning
+        assert PASSWORD not in shown.stdout + shown.stderr
+        assert f"127.0.0.1:{port}" in shown.stdout
+
+
+def test_wrong_credentials_name_the_url_without_the_password(
+    fleet_env: dict[str, str], locked_redis: RedisServer
+) -> None:
+    url = f"redis://fleet:wrong-{PASSWORD}@127.0.0.1:{locked_redis.port}/0"
+    env = {**fleet_env, "CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url}
+    sent = _cli(env, "enqueue", "1", "--wait", "--timeout", "5")
+    assert sent.returncode == 3
+    assert f"127.0.0.1:{locked_redis.port}" in sent.stderr
+    assert "credentials" in sent.stderr or "auth" in sent.stderr.lower()
+    assert PASSWORD not in sent.stdout + sent.stderr
