@@ -71,19 +71,19 @@ class Fleet:
     ) -> subprocess.Popen[bytes]:
         """A plain ``celery -A <module> worker`` (stock Celery, celery-batches)."""
         env = self.env(queue, BENCH_STOCK_QUEUE=queue, BENCH_BATCHES_QUEUE=queue)
-        log = (self.workdir / f"{queue}.log").open("wb")
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "celery", "-A", module, "worker", "--loglevel=INFO"),
-                *(f"--concurrency={concurrency}", "-Q", queue),
-                *(f"--hostname={queue}-{uuid.uuid4().hex[:6]}@%h",),
-                *("--without-mingle", "--without-gossip"),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (self.workdir / f"{queue}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "celery", "-A", module, "worker", "--loglevel=INFO"),
+                    *(f"--concurrency={concurrency}", "-Q", queue),
+                    *(f"--hostname={queue}-{uuid.uuid4().hex[:6]}@%h",),
+                    *("--without-mingle", "--without-gossip"),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.others.append(process)
         return process
 
