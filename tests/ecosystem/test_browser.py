@@ -76,14 +76,14 @@ def browser(chromium_ready: None, tmp_path: Path) -> Iterator[Any]:
     options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
     service = Service(str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log"))
     driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(60)
+    driver.set_page_load_timeout(120)  # the machine is shared and may be very busy
     try:
         yield driver
     finally:
         driver.quit()
 
 
-def wait_for_text(driver: Any, text: str, timeout: float = 60) -> None:
+def wait_for_text(driver: Any, text: str, timeout: float = 120) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(driver, timeout, poll_frequency=0.5).until(lambda d: text in d.page_source)
