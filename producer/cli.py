@@ -5,55 +5,46 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from typing import IO, NoReturn
+from typing import IO
 
 import click
 from celery.result import AsyncResult
 
 from producer.connection import client_app, redact
-from producer.executor import FleetExecutor, Job, JobTimeout
+from producer.dead_letters import dead_letters
+from producer.executor import FleetExecutor
+from producer.exit_codes import (
+    RET_CONFIG,
+    RET_CONNECT,
+    RET_DEMO_FAILED,
+    RET_FAILED,
+    RET_OK,
+    RET_RUNNING,
+    RET_TIMEOUT,
+    RET_UNKNOWN_JOB,
+    RET_USAGE,
+    fail,
+    settings_or_exit,
+)
 from producer.id_input import parse_ids
-from worker_config.errors import BrokerUnreachable, ConfigError, InvalidId, ModelfleetError
-from worker_config.settings import Settings, load_settings
-
-#: Every item succeeded (or, without --wait, every task was sent).
-RET_OK = 0
-#: The job ran, but some items came back as errors.
-RET_ITEM_ERRORS = 1
-#: Wrong usage or bad IDs (click's own usage errors use 2 as well).
-RET_USAGE = 2
-#: The broker or result backend could not be reached.
-RET_CONNECT = 3
-#: Waiting for results took longer than --timeout; the work goes on.
-RET_TIMEOUT = 4
-#: A setting (environment variable) is invalid.
-RET_CONFIG = 5
-#: The demo did not finish cleanly.
-RET_DEMO_FAILED = 6
+from producer.job_command import job, print_results
+from producer.probe_command import probe
+from producer.reload import reload
+from worker_config.errors import BrokerUnreachable, InvalidId, ModelfleetError
 
 EXIT_CODES = f"""
 \b
 Exit codes:
   {RET_OK}  success
-  {RET_ITEM_ERRORS}  some items came back as errors
+  {RET_FAILED}  some items came back as errors (or a reload or probe failed)
   {RET_USAGE}  usage error or invalid IDs
   {RET_CONNECT}  cannot reach the broker or result backend
   {RET_TIMEOUT}  timed out waiting for results (the work goes on)
   {RET_CONFIG}  invalid settings
   {RET_DEMO_FAILED}  the demo failed
+  {RET_UNKNOWN_JOB}  no such job (or it expired with its results)
+  {RET_RUNNING}  the job is still running
 """
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        _fail(str(exc), RET_CONFIG)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"modelfleet: {message}", err=True)
-    sys.exit(code)
 
 
 @click.group(epilog=EXIT_CODES)
@@ -73,7 +64,7 @@ def _read_ids(tokens: tuple[str, ...], file: IO[str] | None) -> list[object]:
     try:
         return list(parse_ids(lines))
     except InvalidId as exc:
-        _fail(str(exc), RET_USAGE)
+        fail(str(exc), RET_USAGE)
 
 
 @main.command(epilog=EXIT_CODES)
@@ -109,15 +100,15 @@ def enqueue(
     Without --wait, prints one task ID per line. With --wait, prints one JSON result item per
     ID on stdout, in input order, with a progress bar on stderr.
     """
-    settings = _settings()
+    settings = settings_or_exit()
     id_list = _read_ids(ids, file)
     if not id_list:
-        _fail("no IDs given: pass them as arguments (0-99), with --file, or on stdin", RET_USAGE)
+        fail("no IDs given: pass them as arguments (0-99), with --file, or on stdin", RET_USAGE)
     executor = FleetExecutor(settings, batch_size=batch_size, model=model)
     try:
         job = executor.submit_batches(id_list)
     except BrokerUnreachable as exc:
-        _fail(str(exc), RET_CONNECT)
+        fail(str(exc), RET_CONNECT)
     click.echo(
         f"modelfleet: job {job.id}: {job.size} IDs in {len(job.task_ids)} tasks; "
         f"follow it with `modelfleet job {job.id}`",
@@ -130,22 +121,7 @@ def enqueue(
         for task_id in job.task_ids:
             click.echo(task_id)
         return
-    sys.exit(_print_results(job, timeout))
-
-
-def _print_results(job: Job, timeout: float | None) -> int:
-    failed = 0
-    with click.progressbar(length=job.size, label="results", file=sys.stderr) as bar:
-        try:
-            for item in job.results(timeout=timeout, on_progress=bar.update):
-                failed += "error" in item
-                click.echo(json.dumps(item))
-        except JobTimeout as exc:
-            click.echo(f"\nmodelfleet: {exc}", err=True)
-            return RET_TIMEOUT
-    if failed:
-        click.echo(f"modelfleet: {failed} of {job.size} items failed", err=True)
-    return RET_ITEM_ERRORS if failed else RET_OK
+    sys.exit(print_results(job, timeout))
 
 
 @main.command(epilog=EXIT_CODES)
@@ -155,7 +131,7 @@ def _print_results(job: Job, timeout: float | None) -> int:
 )
 def results(task_ids: tuple[str, ...], timeout: float) -> None:
     """Print the result items of tasks sent earlier, as JSON lines."""
-    settings = _settings()
+    settings = settings_or_exit()
     app = client_app(settings)
     for task_id in task_ids:
         result: AsyncResult[object] = AsyncResult(task_id, app=app)
@@ -189,11 +165,11 @@ def status(timeout: float) -> None:
     from producer.durability import broker_warnings
     from producer.status import fleet_status, queue_lines, unserved_warnings
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         fleet = fleet_status(settings, timeout=timeout)
     except Exception as exc:  # redis-py, kombu and OSError all mean the same to the user here
-        _fail(
+        fail(
             f"cannot read the fleet's status from {redact(settings.broker_url)}: {exc}", RET_CONNECT
         )
     click.echo(f"broker:  {redact(settings.broker_url)}")
@@ -233,22 +209,11 @@ def demo(timeout: float) -> None:
     try:
         code = run_demo(timeout=timeout)
     except ModelfleetError as exc:
-        _fail(str(exc), RET_DEMO_FAILED)
+        fail(str(exc), RET_DEMO_FAILED)
     sys.exit(RET_OK if code == 0 else RET_DEMO_FAILED)
 
 
-from producer.job_command import job  # noqa: E402
-
 main.add_command(job)
-
-from producer.reload import reload  # noqa: E402
-
 main.add_command(reload)
-
-from producer.dead_letters import dead_letters  # noqa: E402
-
 main.add_command(dead_letters)
-
-from producer.probe_command import probe  # noqa: E402
-
 main.add_command(probe)

@@ -9,6 +9,8 @@ import redis
 
 from producer.connection import redact
 from producer.executor import FleetExecutor
+from producer.exit_codes import RET_CONNECT, RET_OK, fail, settings_or_exit
+from producer.job_command import print_results
 from worker_config import deadletters
 from worker_config.errors import BrokerUnreachable
 
@@ -27,9 +29,7 @@ def dead_letters(replay: bool, wait: bool, timeout: float | None) -> None:
     Exit codes: 0 success, 1 some replayed items failed again, 3 Redis unreachable,
     4 timed out, 5 invalid settings.
     """
-    from producer import cli
-
-    settings = cli._settings()
+    settings = settings_or_exit()
     client = redis.Redis.from_url(settings.result_backend, socket_connect_timeout=3)
     try:
         entries = deadletters.read(client, settings)
@@ -40,22 +40,22 @@ def dead_letters(replay: bool, wait: bool, timeout: float | None) -> None:
         by_queue: dict[str, list[tuple[bytes, deadletters.DeadLetter]]] = {}
         for raw, letter in reversed(entries):  # oldest first
             by_queue.setdefault(letter.queue, []).append((raw, letter))
-        code = cli.RET_OK
+        code = RET_OK
         for queue, group in by_queue.items():
             executor = FleetExecutor(settings.model_copy(update={"queue": queue}))
             job = executor.submit_batches([letter.id for _, letter in group])
             deadletters.remove(client, settings, [raw for raw, _ in group])
             click.echo(f"replayed {len(group)} input(s) to queue {queue!r}", err=True)
             if wait:
-                code = max(code, cli._print_results(job, timeout))
+                code = max(code, print_results(job, timeout))
             else:
                 for task_id in job.task_ids:
                     click.echo(task_id)
         sys.exit(code)
     except (redis.ConnectionError, redis.TimeoutError, BrokerUnreachable) as exc:
-        cli._fail(
+        fail(
             f"cannot read the dead letters from {redact(settings.result_backend)}: {exc}",
-            cli.RET_CONNECT,
+            RET_CONNECT,
         )
     finally:
         client.close()

@@ -5,13 +5,23 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import NoReturn
 
 import click
 from celery import Celery
 
 from producer.connection import client_app, redact
 from producer.executor import Job, JobTimeout
+from producer.exit_codes import (
+    RET_CONFIG,
+    RET_CONNECT,
+    RET_FAILED,
+    RET_OK,
+    RET_RUNNING,
+    RET_TIMEOUT,
+    RET_UNKNOWN_JOB,
+    fail,
+    settings_or_exit,
+)
 from producer.jobs import (
     JobProgress,
     UnknownJob,
@@ -21,29 +31,13 @@ from producer.jobs import (
     load_job,
     progress,
 )
-from worker_config.errors import ConfigError
-from worker_config.settings import Settings, load_settings
-
-#: The job is complete and every item succeeded.
-RET_OK = 0
-#: The job is complete and some items failed.
-RET_ITEM_ERRORS = 1
-#: The broker or result backend could not be reached.
-RET_CONNECT = 3
-#: --wait timed out; the job goes on.
-RET_TIMEOUT = 4
-#: A setting (environment variable) is invalid.
-RET_CONFIG = 5
-#: No such job: never created, or expired with its results.
-RET_UNKNOWN_JOB = 7
-#: The job is still running (shown without --wait).
-RET_RUNNING = 8
+from worker_config.settings import Settings
 
 EXIT_CODES = f"""
 \b
 Exit codes:
   {RET_OK}  the job is complete and every item succeeded
-  {RET_ITEM_ERRORS}  the job is complete and some items failed
+  {RET_FAILED}  the job is complete and some items failed
   {RET_CONNECT}  cannot reach the result backend
   {RET_TIMEOUT}  --wait timed out (the job goes on)
   {RET_CONFIG}  invalid settings
@@ -73,7 +67,7 @@ def progress_bar(p: JobProgress) -> str:
 def _exit_code(p: JobProgress) -> int:
     if not p.complete:
         return RET_RUNNING
-    return RET_ITEM_ERRORS if p.failed else RET_OK
+    return RET_FAILED if p.failed else RET_OK
 
 
 @click.command(epilog=EXIT_CODES)
@@ -91,19 +85,17 @@ def job(job_id: str, show: str | None, wait: bool, timeout: float | None) -> Non
     the unfinished ones are left out; add --wait to get them all). With --errors, only the
     failed items.
     """
-    settings = _settings()
+    settings = settings_or_exit()
     app = client_app(settings)
     try:
         sys.exit(_show(settings, app, job_id=job_id, show=show, wait=wait, timeout=timeout))
     except UnknownJob as exc:
-        _fail(str(exc), RET_UNKNOWN_JOB)
+        fail(str(exc), RET_UNKNOWN_JOB)
     except OSError as exc:
-        _fail(
-            f"cannot read job {job_id} from {redact(settings.result_backend)}: {exc}", RET_CONNECT
-        )
+        fail(f"cannot read job {job_id} from {redact(settings.result_backend)}: {exc}", RET_CONNECT)
     except Exception as exc:  # redis-py raises its own connection errors
         if type(exc).__module__.startswith("redis"):
-            _fail(
+            fail(
                 f"cannot read job {job_id} from {redact(settings.result_backend)}: {exc}",
                 RET_CONNECT,
             )
@@ -158,13 +150,17 @@ def _wait_with_bar(stored: Job, created: float, timeout: float | None) -> None:
         time.sleep(POLL_INTERVAL)
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        _fail(str(exc), RET_CONFIG)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"modelfleet: {message}", err=True)
-    sys.exit(code)
+def print_results(job: Job, timeout: float | None) -> int:
+    """Print a job's items as JSON lines in input order, a progress bar on stderr; the exit code."""
+    failed = 0
+    with click.progressbar(length=job.size, label="results", file=sys.stderr) as bar:
+        try:
+            for item in job.results(timeout=timeout, on_progress=bar.update):
+                failed += "error" in item
+                click.echo(json.dumps(item))
+        except JobTimeout as exc:
+            click.echo(f"\nmodelfleet: {exc}", err=True)
+            return RET_TIMEOUT
+    if failed:
+        click.echo(f"modelfleet: {failed} of {job.size} items failed", err=True)
+    return RET_FAILED if failed else RET_OK

@@ -7,14 +7,10 @@ import sys
 
 import click
 
+from producer.exit_codes import RET_FAILED, RET_OK, fail
 from worker_config.errors import ConfigError
 from worker_config.probes import DEFAULT_MAX_AGE, check
 from worker_config.settings import load_settings
-
-#: The worker is alive (or ready).
-RET_OK = 0
-#: It is not, or no worker wrote its state under MODELFLEET_STATE_DIR.
-RET_FAILED = 1
 
 
 @click.command(
@@ -42,9 +38,8 @@ def probe(what: str, max_age: float, quiet: bool) -> None:
     """
     try:
         state_dir = load_settings().state_dir
-    except ConfigError as exc:
-        click.echo(f"modelfleet: {exc}", err=True)
-        sys.exit(RET_FAILED)
+    except ConfigError as exc:  # a probe answers only "healthy or not"
+        fail(str(exc), RET_FAILED)
     result = check(state_dir, what, max_age)
     if not quiet:
         click.echo(result.message, err=not result.ok)

@@ -10,26 +10,23 @@ from typing import Any
 import click
 
 from producer.connection import client_app, redact
+from producer.exit_codes import (
+    RET_CONFIG,
+    RET_CONNECT,
+    RET_FAILED,
+    RET_OK,
+    RET_TIMEOUT,
+    fail,
+    settings_or_exit,
+)
 from producer.status import child_loads
-from worker_config.errors import ConfigError
-from worker_config.settings import Settings, load_settings
-
-#: Every child of every worker that answered serves the new version.
-RET_OK = 0
-#: The new version failed to load somewhere; the old one keeps serving there.
-RET_RELOAD_FAILED = 1
-#: No worker answered, or the broker is unreachable.
-RET_CONNECT = 3
-#: Not every child reported within --timeout (the reload goes on).
-RET_TIMEOUT = 4
-#: A setting (environment variable) is invalid.
-RET_CONFIG = 5
+from worker_config.settings import Settings
 
 EXIT_CODES = f"""
 \b
 Exit codes:
   {RET_OK}  every child serves the new version
-  {RET_RELOAD_FAILED}  the new version failed to load; the old one keeps serving (see the message)
+  {RET_FAILED}  the new version failed to load; the old one keeps serving (see the message)
   {RET_CONNECT}  no worker answered, or the broker is unreachable
   {RET_TIMEOUT}  not every child reported in time (the reload goes on)
   {RET_CONFIG}  invalid settings
@@ -53,10 +50,7 @@ def reload(model_path: Path | None, model: str | None, timeout: float, no_wait: 
     version that fails to load is reported here and the old one keeps serving. Write new
     weights with an atomic rename (modelfleet's publish() does) before reloading.
     """
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        _fail(str(exc), RET_CONFIG)
+    settings = settings_or_exit()
     path = str(model_path.resolve()) if model_path else None
     app = client_app(settings)
     try:
@@ -67,12 +61,12 @@ def reload(model_path: Path | None, model: str | None, timeout: float, no_wait: 
             timeout=2.0,
         )
     except Exception as exc:  # kombu and redis-py raise their own connection errors
-        _fail(f"cannot reach the broker at {redact(settings.broker_url)}: {exc}", RET_CONNECT)
+        fail(f"cannot reach the broker at {redact(settings.broker_url)}: {exc}", RET_CONNECT)
     finally:
         app.close()
     generations = _generations(replies or [])
     if not generations:
-        _fail(f"no worker answered on {redact(settings.broker_url)}", RET_CONNECT)
+        fail(f"no worker answered on {redact(settings.broker_url)}", RET_CONNECT)
     for hostname, generation in sorted(generations.items()):
         click.echo(f"{hostname}: reload generation {generation} started")
     if no_wait:
@@ -119,7 +113,7 @@ def _wait(settings: Settings, generations: dict[str, int], timeout: float) -> in
     for hostname, info in pending:
         click.echo(f"  {hostname} pid {info.pid}: still loading")
     if failed:
-        return RET_RELOAD_FAILED
+        return RET_FAILED
     return RET_TIMEOUT if pending else RET_OK
 
 
@@ -134,8 +128,3 @@ def _pool_pids(settings: Settings, hostnames: list[str]) -> dict[str, set[int]]:
         host: {int(p) for p in info.get("pool", {}).get("processes", [])}
         for host, info in stats.items()
     }
-
-
-def _fail(message: str, code: int) -> Any:
-    click.echo(f"modelfleet: {message}", err=True)
-    sys.exit(code)
