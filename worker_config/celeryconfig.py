@@ -8,6 +8,7 @@ from kombu import Exchange, Queue
 
 from worker_config.routing import worker_queues
 from worker_config.settings import Settings
+from worker_config.tls import ssl_options
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -16,6 +17,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_url": settings.broker_url,
         "result_backend": settings.result_backend,
         "broker_connection_retry_on_startup": True,
+        # rediss:// URLs: TLS with certificate checks on (tls.py explains why this is needed).
+        "broker_use_ssl": ssl_options(settings.broker_url) or False,
+        "redis_backend_use_ssl": ssl_options(settings.result_backend),
         # kombu's Redis transport, made to drop malformed queue entries instead of dying.
         "broker_transport": "worker_config.transport:Transport",
         "broker_transport_options": {
