@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     model_load_timeout: float = Field(300.0, gt=0)
     #: Seconds results are kept in the result backend.
     result_expires: int = Field(86_400, ge=60)
-    #: Seconds before Redis hands an unacknowledged task to another worker.
-    visibility_timeout: int = Field(3600, ge=1)
+    #: Seconds before Redis hands a task to another worker once its worker stops renewing the
+    #: lease (lease.py renews running tasks, so this bounds recovery time, not task length).
+    visibility_timeout: int = Field(300, ge=1)
     #: Seconds after which a running task gets ``SoftTimeLimitExceeded`` (None: no limit).
     task_soft_time_limit: float | None = Field(None, gt=0)
     #: Seconds after which a running task's child is killed and replaced (None: no limit).
