@@ -1,5 +1,5 @@
 """Producer side of modelfleet: send input IDs to the fleet, get ordered results back."""
 
-from producer.executor import FleetExecutor, Job, JobTimeout
+from producer.executor import FleetExecutor, Job, JobExpired, JobTimeout
 
-__all__ = ["FleetExecutor", "Job", "JobTimeout"]
+__all__ = ["FleetExecutor", "Job", "JobExpired", "JobTimeout"]

@@ -37,10 +37,16 @@ POLL_MIN, POLL_MAX, POLL_GROWTH = 0.0005, 0.01, 1.5
 POLL_WINDOW = 500
 #: Task messages sent per Redis round trip.
 SEND_CHUNK = 1000
+#: Seconds between checks, while no result arrives, that the job has not expired.
+EXPIRY_CHECK = 5.0
 
 
 class JobTimeout(ModelfleetError, TimeoutError):
     """Waiting for a job's results took longer than the timeout; the work goes on."""
+
+
+class JobExpired(ModelfleetError):
+    """The job's record expired with its results before they all arrived; waiting is useless."""
 
 
 @dataclass
@@ -51,8 +57,9 @@ class Job:
     batches: list[list[InputId]]
     task_ids: list[str]
     _results: dict[int, list[ResultItem]] = field(default_factory=dict)
-    #: Set once the job is recorded in Redis (``modelfleet job <id>``).
+    #: Set once the job is recorded in Redis (``modelfleet job <id>``), with the record's key.
     id: str = ""
+    record_key: str = ""
 
     @property
     def size(self) -> int:
@@ -71,6 +78,7 @@ class Job:
         keys = [backend.get_key_for_task(t) for t in self.task_ids]
         pending = [i for i in range(len(self.batches)) if i not in self._results]
         next_batch, delay = 0, POLL_MIN
+        next_expiry_check = time.monotonic() + EXPIRY_CHECK
         while True:
             while next_batch in self._results:
                 yield from self._results.pop(next_batch)
@@ -96,6 +104,10 @@ class Job:
                 continue
             if deadline is not None and time.monotonic() >= deadline:
                 raise self._timeout(timeout, next_batch)
+            if self.record_key and time.monotonic() >= next_expiry_check:
+                next_expiry_check = time.monotonic() + EXPIRY_CHECK
+                if self._expired(backend.client):
+                    raise self._expired_error(next_batch)
             time.sleep(
                 delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
             )
@@ -113,16 +125,41 @@ class Job:
         message = f"task {self.task_ids[i]} ended {status}: {result!r}"
         return [error_item(x, "TaskFailed", message) for x in ids]
 
+    def _unfinished(self, next_batch: int) -> tuple[list[InputId], list[str]]:
+        """IDs without a result yet, and the tasks that carry them."""
+        batches = [i for i in range(next_batch, len(self.batches)) if i not in self._results]
+        return [x for i in batches for x in self.batches[i]], [self.task_ids[i] for i in batches]
+
     def _timeout(self, timeout: float | None, next_batch: int) -> JobTimeout:
-        unfinished = [i for i in range(next_batch, len(self.batches)) if i not in self._results]
-        ids = [x for i in unfinished for x in self.batches[i]]
-        tasks = [self.task_ids[i] for i in unfinished]
-        shown = ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
-        return JobTimeout(
-            f"timed out after {timeout}s with {len(ids)} of {self.size} IDs unfinished ({shown}); "
-            f"the workers keep going: fetch them later with "
-            f"`modelfleet results {' '.join(tasks[:3])}{' ...' if len(tasks) > 3 else ''}`"
+        ids, tasks = self._unfinished(next_batch)
+        later = (
+            f"modelfleet job {self.id} --results"
+            if self.id
+            else f"modelfleet results {' '.join(tasks[:3])}{' ...' if len(tasks) > 3 else ''}"
         )
+        return JobTimeout(
+            f"timed out after {timeout}s with {len(ids)} of {self.size} IDs unfinished "
+            f"({_shown(ids)}); the workers keep going: fetch them later with `{later}`"
+        )
+
+    def _expired(self, client: Any) -> bool:
+        try:
+            return not client.exists(self.record_key)
+        except redis.ConnectionError:
+            return False  # Redis is restarting: not evidence of expiry
+
+    def _expired_error(self, next_batch: int) -> JobExpired:
+        ids, _ = self._unfinished(next_batch)
+        return JobExpired(
+            f"job {self.id} expired before {len(ids)} of its {self.size} IDs had results "
+            f"({_shown(ids)}): results and job records live MODELFLEET_RESULT_EXPIRES seconds; "
+            "send those IDs again, and raise MODELFLEET_RESULT_EXPIRES if jobs wait that long"
+        )
+
+
+def _shown(ids: list[InputId]) -> str:
+    """The first few IDs, for a message."""
+    return ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
 
 
 class FleetExecutor:

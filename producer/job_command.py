@@ -10,7 +10,7 @@ import click
 from celery import Celery
 
 from producer.connection import client_app, redact
-from producer.executor import Job, JobTimeout
+from producer.executor import Job, JobExpired, JobTimeout
 from producer.exit_codes import (
     RET_CONFIG,
     RET_CONNECT,
@@ -161,6 +161,9 @@ def print_results(job: Job, timeout: float | None) -> int:
         except JobTimeout as exc:
             click.echo(f"\nmodelfleet: {exc}", err=True)
             return RET_TIMEOUT
+        except JobExpired as exc:
+            click.echo(f"\nmodelfleet: {exc}", err=True)
+            return RET_UNKNOWN_JOB
     if failed:
         click.echo(f"modelfleet: {failed} of {job.size} items failed", err=True)
     return RET_FAILED if failed else RET_OK

@@ -66,6 +66,7 @@ def record_job(settings: Settings, job: Job) -> Job:
     """Give ``job`` an ID and store it in the result backend in one round trip."""
     job.id = uuid.uuid4().hex
     meta, tasks, batches = job_keys(settings, job.id)
+    job.record_key = meta
     with _client(job.app).pipeline(transaction=False) as pipe:
         pipe.hset(
             meta, mapping={"size": job.size, "tasks": len(job.task_ids), "created": time.time()}
