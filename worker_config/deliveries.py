@@ -2,9 +2,10 @@
 
 With ``acks_late`` and ``reject_on_worker_lost`` a task whose child dies is delivered again, and
 Celery's ``max_retries`` does not count these deliveries (celery#4250): an input that crashes the
-process every time would loop forever. So each delivery increments a counter in Redis, keyed by
-task ID, before the task runs. The first delivery runs the batch as usual (one vectorised call).
-A later delivery means an earlier one died: the batch is then run one input at a time, with the
+process every time would loop forever. The first delivery runs the batch as usual (one vectorised
+call) and touches Redis not at all: kombu marks every message it puts back (a rejected task, an
+expired lease) ``redelivered``. Only such a delivery is counted in Redis, keyed by task ID, and
+it means an earlier one died: the batch is then run one input at a time, with the
 input in flight written to Redis first, so the next death is charged to the one input that was
 running, and finished items are kept. An input that was running alone during
 ``MODELFLEET_MAX_DELIVERIES`` deaths (default 3) is not run again: it gets a ``DeadLettered``
@@ -75,6 +76,8 @@ def guarded(
     """
     if not isinstance(ids, list) or not 0 < len(ids) <= settings.max_batch or not request.id:
         return run(ids)  # type: ignore[arg-type]  # run raises the clear InvalidBatch error
+    if not (getattr(request, "delivery_info", None) or {}).get("redelivered"):
+        return _run_whole(ids, run)  # a first delivery: nobody died yet, nothing to count
     client = _redis(settings)
     key = state_key(settings, request.id)
     try:
@@ -82,15 +85,11 @@ def guarded(
             pipe.hincrby(key, "n", 1)
             pipe.hgetall(key)
             pipe.expire(key, settings.result_expires)
-            delivery, state, _ = pipe.execute()
+            redeliveries, state, _ = pipe.execute()
     except redis.RedisError as exc:  # serving matters more than counting
         logger.warning("cannot count deliveries of task %s (%s); running it", request.id, exc)
         return _run_whole(ids, run)
-    if delivery == 1:
-        try:
-            return _run_whole(ids, run)
-        finally:  # done, or a Python error (not a death): a retry starts afresh
-            _forget(client, key)
+    delivery = redeliveries + 1
     logger.warning(
         "task %s is on delivery %d: an earlier one died; running its %d inputs one at a time",
         request.id,
