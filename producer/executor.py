@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -10,9 +12,13 @@ from typing import Any
 
 import redis
 from celery import Celery, states
+from kombu.exceptions import (  # type: ignore[attr-defined]  # celery-types predates it
+    BatchPublishError,
+    OperationalError,
+)
 
 from producer.batching import plan_batches
-from producer.connection import check_reachable, client_app
+from producer.connection import check_reachable, client_app, redact
 from producer.jobs import record_job
 from worker_config import costs
 from worker_config.contract import (
@@ -23,9 +29,11 @@ from worker_config.contract import (
     error_item,
     validate_id,
 )
-from worker_config.errors import ModelfleetError
+from worker_config.errors import BrokerUnreachable, ModelfleetError
 from worker_config.routing import default_model, model_queue
 from worker_config.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int], None]
 
@@ -37,6 +45,8 @@ POLL_MIN, POLL_MAX, POLL_GROWTH = 0.0005, 0.01, 1.5
 POLL_WINDOW = 500
 #: Task messages sent per Redis round trip.
 SEND_CHUNK = 1000
+#: Seconds a producer keeps re-sending a chunk while Redis is away, and the pause between tries.
+SEND_RETRY_SECONDS, SEND_RETRY_INTERVAL = 30.0, 0.5
 #: Seconds between checks, while no result arrives, that the job has not expired.
 EXPIRY_CHECK = 5.0
 
@@ -222,20 +232,48 @@ class FleetExecutor:
 
     def _send(self, task: str, batches: list[list[InputId]], one_each: bool = False) -> list[str]:
         """Publish every task through one pipelined Redis connection, in chunks."""
+        task_ids = [str(uuid.uuid4()) for _ in batches]
+        for start in range(0, len(batches), SEND_CHUNK):
+            chunk = slice(start, start + SEND_CHUNK)
+            self._send_chunk(task, batches[chunk], task_ids[chunk], one_each)
+        return task_ids
+
+    def _send_chunk(
+        self, task: str, batches: list[list[InputId]], task_ids: list[str], one_each: bool
+    ) -> None:
+        """One pipelined round trip; while Redis is away, the same messages are sent again.
+
+        A chunk cut off mid-send has an uncertain outcome (kombu's ``BatchPublishError``), so
+        it is sent again whole, under the same task IDs: a message that did arrive twice runs
+        twice and stores the same result, and the producer reads each task ID once.
+        """
         queue = model_queue(self.settings, self.model)
         kwargs = {"model": self.model} if self.model else {}
-        send = self.app.send_task
-        with self.app.producer_or_acquire() as producer, producer.batch(max_size=SEND_CHUNK):
-            return [
-                send(
-                    task,
-                    args=[batch[0] if one_each else batch],
-                    kwargs=kwargs,
-                    queue=queue,
-                    producer=producer,
-                ).id
-                for batch in batches
-            ]
+        deadline = time.monotonic() + SEND_RETRY_SECONDS
+        while True:
+            try:
+                with (
+                    self.app.producer_or_acquire() as producer,
+                    producer.batch(max_size=SEND_CHUNK),
+                ):
+                    for batch, task_id in zip(batches, task_ids, strict=True):
+                        self.app.send_task(
+                            task,
+                            args=[batch[0] if one_each else batch],
+                            kwargs=kwargs,
+                            queue=queue,
+                            task_id=task_id,
+                            producer=producer,
+                        )
+                return
+            except (BatchPublishError, OperationalError, redis.ConnectionError, OSError) as exc:
+                if time.monotonic() >= deadline:
+                    raise BrokerUnreachable(
+                        f"could not send to {redact(self.settings.broker_url)} for "
+                        f"{SEND_RETRY_SECONDS:g}s ({exc}); the IDs of this job were not all sent"
+                    ) from exc
+                logger.warning("sending to the broker failed (%s); sending again", exc)
+                time.sleep(SEND_RETRY_INTERVAL)
 
     def map(
         self,

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from producer.connection import client_app
 from producer.embedded_redis import RedisServer, start_redis
 from producer.executor import FleetExecutor, Job
 from tests.conftest import WorkerFactory, settings_for
 from tests.faults.conftest import account, wait_for_executions
-from worker_config.contract import PREDICT_BATCH
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -50,15 +48,10 @@ def test_redis_restart_mid_run_loses_no_task_and_no_result(
     durable_redis.stop()
     sent: list[Job] = []
 
-    # A producer that sends while Redis is down keeps trying until it is back (Celery's
-    # publish retry policy, from celeryconfig.py).
+    # A producer that sends while Redis is down keeps trying until it is back: FleetExecutor
+    # sends the same messages again (same task IDs) until they are through.
     def send_while_down() -> None:
-        app = client_app(settings)
-        batches = [second_ids[i : i + 10] for i in range(0, len(second_ids), 10)]
-        task_ids = [
-            app.send_task(PREDICT_BATCH, args=[b], queue=settings.queue).id for b in batches
-        ]
-        sent.append(Job(app, batches, task_ids))
+        sent.append(executor.submit_batches(second_ids, batch_size=10))
 
     sender = threading.Thread(target=send_while_down)
     sender.start()
