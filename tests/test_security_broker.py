@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 import redis
 
 from producer.embedded_redis import RedisServer, start_redis
+from tests.conftest import WorkerFactory
 
 PASSWORD = "s3cret-pa55word"
 
@@ -72,3 +74,22 @@ def test_wrong_credentials_name_the_url_without_the_password(
     assert f"127.0.0.1:{locked_redis.port}" in sent.stderr
     assert "credentials" in sent.stderr or "auth" in sent.stderr.lower()
     assert PASSWORD not in sent.stdout + sent.stderr
+
+
+def test_a_worker_with_wrong_credentials_says_where_without_the_password(
+    worker_factory: WorkerFactory, locked_redis: RedisServer
+) -> None:
+    url = f"redis://fleet:wrong-{PASSWORD}@127.0.0.1:{locked_redis.port}"
+    worker = worker_factory(
+        concurrency=1,
+        wait=False,
+        env={"CELERY_BROKER_URL": f"{url}/0", "CELERY_RESULT_BACKEND": f"{url}/1"},
+    )
+    deadline = time.monotonic() + 60
+    while "Cannot connect to" not in worker.log() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    log = worker.log()
+    # kombu names our transport class where the scheme goes: "...Transport://fleet:**@host:port/0"
+    assert f"://fleet:**@127.0.0.1:{locked_redis.port}/0" in log
+    assert "invalid username-password pair" in log
+    assert PASSWORD not in log
