@@ -15,6 +15,7 @@ import json
 import logging
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 logger = logging.getLogger(__name__)
@@ -63,9 +64,34 @@ def _preview(raw: object) -> str:
     return text if len(text) <= PREVIEW else text[: PREVIEW - 3] + "..."
 
 
+class QoS(kombu_redis.QoS):
+    """kombu's QoS, surviving a channel closed after the broker went away."""
+
+    def restore_unacked(self, client: Any = None) -> Any:
+        """Put this channel's unacknowledged messages back, if Redis can still be reached.
+
+        When the broker connection drops, Celery closes the channel and kombu restores through
+        a connection that is already gone: ``AttributeError: 'NoneType' object has no attribute
+        'hostname'`` or a refused connection, and Celery stops the whole worker with
+        "Unrecoverable error" instead of reconnecting. The messages are still in Redis's
+        ``unacked`` hash, and kombu's sweep puts them back after the visibility timeout.
+        """
+        try:
+            return super().restore_unacked(client)
+        except (AttributeError, OSError, redis.RedisError) as exc:
+            logger.warning(
+                "broker gone while closing: %d unacknowledged message(s) come back after the "
+                "visibility timeout (%s)",
+                len(self._delivered or ()),
+                exc,
+            )
+            return None
+
+
 class Channel(kombu_redis.Channel):
     """A Redis channel that drops entries it cannot turn into a message, instead of dying."""
 
+    QoS = QoS
     _handed_over = False
 
     def basic_consume(
