@@ -7,6 +7,8 @@ by its PID when the test (or session) ends.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -70,6 +72,16 @@ def fleet_settings(fleet_env: dict[str, str]) -> Settings:
 
 
 WorkerFactory = Callable[..., LocalWorker]
+
+
+def run_cli(
+    env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    """``modelfleet ARGS`` in a subprocess with ``env``, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "producer", *args],
+        check=False, env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
 
 
 @pytest.fixture

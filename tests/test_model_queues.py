@@ -3,26 +3,16 @@ queue nobody serves reported by ``modelfleet status`` instead of waiting silentl
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from celery import Celery
 
 from producer import FleetExecutor
-from tests.conftest import WorkerFactory, settings_for
+from tests.conftest import WorkerFactory, run_cli, settings_for
 from worker_config.errors import ConfigError
 from worker_config.routing import model_for_task, served_models, worker_queues
 from worker_config.settings import Settings
 
 TWIN = "twin=tests.plugins:twin_model"
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "producer", *args],
-        check=False, env=env, capture_output=True, text=True, timeout=90,
-    )  # fmt: skip
 
 
 def test_model_list_names_queues_and_gives_the_plain_queue_to_the_default_model() -> None:
@@ -75,10 +65,10 @@ def test_status_reports_a_queue_with_waiting_tasks_and_no_consumer(
     worker_factory: WorkerFactory, fleet_env: dict[str, str]
 ) -> None:
     worker = worker_factory(concurrency=1)
-    sent = _cli(fleet_env, "enqueue", "--model", "nobody", "0-9", "--batch-size", "5")
+    sent = run_cli(fleet_env, "enqueue", "--model", "nobody", "0-9", "--batch-size", "5")
     assert sent.returncode == 0, sent.stderr
 
-    shown = _cli(fleet_env, "status", "--timeout", "2")
+    shown = run_cli(fleet_env, "status", "--timeout", "2")
 
     queue = fleet_env["MODELFLEET_QUEUE"]
     assert shown.returncode == 0, shown.stderr

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,16 +10,9 @@ import pytest
 import redis
 
 from producer.embedded_redis import RedisServer, start_redis
-from tests.conftest import WorkerFactory
+from tests.conftest import WorkerFactory, run_cli
 
 PASSWORD = "s3cret-pa55word"
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "producer", *args],
-        check=False, env=env, capture_output=True, text=True, timeout=90,
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -43,7 +34,7 @@ def locked_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 def test_status_warns_when_the_broker_would_lose_work(fleet_env: dict[str, str]) -> None:
-    shown = _cli(fleet_env, "status", "--timeout", "1")  # the test Redis: no AOF
+    shown = run_cli(fleet_env, "status", "--timeout", "1")  # the test Redis: no AOF
     assert shown.returncode == 0, shown.stderr
     assert "appendonly no: a Redis restart loses every queued" in shown.stderr
 
@@ -57,7 +48,7 @@ def test_password_and_acl_user_connect_and_no_password_is_printed(
         f"redis://fleet:{PASSWORD}-acl@127.0.0.1:{port}/0",
     ):
         env = {**fleet_env, "CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url[:-1] + "1"}
-        shown = _cli(env, "status", "--timeout", "1")
+        shown = run_cli(env, "status", "--timeout", "1")
         assert shown.returncode == 0, shown.stderr
         assert "appendonly" not in shown.stderr  # a durable broker: no warning
         assert PASSWORD not in shown.stdout + shown.stderr
@@ -69,7 +60,7 @@ def test_wrong_credentials_name_the_url_without_the_password(
 ) -> None:
     url = f"redis://fleet:wrong-{PASSWORD}@127.0.0.1:{locked_redis.port}/0"
     env = {**fleet_env, "CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url}
-    sent = _cli(env, "enqueue", "1", "--wait", "--timeout", "5")
+    sent = run_cli(env, "enqueue", "1", "--wait", "--timeout", "5")
     assert sent.returncode == 3
     assert f"127.0.0.1:{locked_redis.port}" in sent.stderr
     assert "credentials" in sent.stderr or "auth" in sent.stderr.lower()

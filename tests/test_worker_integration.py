@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +14,7 @@ from kombu import Connection, Exchange, Producer, Queue
 from producer import FleetExecutor
 from producer.local_worker import LocalWorker
 from producer.status import child_loads
-from tests.conftest import WorkerFactory
+from tests.conftest import WorkerFactory, run_cli
 from worker_config.models.digits import N_ROWS, split_ids
 from worker_config.settings import Settings
 
@@ -178,26 +176,17 @@ def test_a_model_slower_to_load_than_celerys_4s_child_timeout_still_serves(
     assert loads[next(iter(loads))].load_seconds >= 6
 
 
-def _cli(
-    env: dict[str, str], *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "producer", *args],
-        check=False, env=env, input=stdin, capture_output=True, text=True, timeout=90,
-    )  # fmt: skip
-
-
 def test_cli_enqueue_wait_prints_json_lines_in_input_order(
     worker: LocalWorker, fleet_env: dict[str, str]
 ) -> None:
-    done = _cli(fleet_env, "enqueue", "10-0", "cat", "5000", "--wait", "--timeout", "60")
+    done = run_cli(fleet_env, "enqueue", "10-0", "cat", "5000", "--wait", "--timeout", "60")
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [item["id"] for item in lines] == [*range(10, -1, -1), "cat", 5000]
     assert lines[0]["output"]["label"] == 0  # row 10 of the digits data is a zero
     assert done.returncode == 1, done.stderr  # RET_FAILED: two items failed
     assert "2 of 13 items failed" in done.stderr
 
-    from_stdin = _cli(fleet_env, "enqueue", "--wait", "--batch-size", "2", stdin="1\n2 3\n")
+    from_stdin = run_cli(fleet_env, "enqueue", "--wait", "--batch-size", "2", stdin="1\n2 3\n")
     assert from_stdin.returncode == 0, from_stdin.stderr
     assert [json.loads(x)["id"] for x in from_stdin.stdout.splitlines()] == [1, 2, 3]
 
@@ -205,17 +194,17 @@ def test_cli_enqueue_wait_prints_json_lines_in_input_order(
 def test_cli_enqueue_without_wait_prints_task_ids_that_results_can_read(
     worker: LocalWorker, fleet_env: dict[str, str]
 ) -> None:
-    sent = _cli(fleet_env, "enqueue", "0-5", "--batch-size", "3")
+    sent = run_cli(fleet_env, "enqueue", "0-5", "--batch-size", "3")
     task_ids = sent.stdout.split()
     assert sent.returncode == 0 and len(task_ids) == 2
-    read = _cli(fleet_env, "results", *task_ids, "--timeout", "30")
+    read = run_cli(fleet_env, "results", *task_ids, "--timeout", "30")
     assert [json.loads(x)["id"] for x in read.stdout.splitlines()] == list(range(6))
 
 
 def test_cli_status_shows_workers_concurrency_and_model(
     worker: LocalWorker, fleet_env: dict[str, str]
 ) -> None:
-    shown = _cli(fleet_env, "status", "--timeout", "2")
+    shown = run_cli(fleet_env, "status", "--timeout", "2")
     assert shown.returncode == 0, shown.stderr
     assert worker.hostname in shown.stdout
     assert "concurrency 2" in shown.stdout
@@ -229,7 +218,7 @@ def test_unreachable_broker_names_the_url_without_its_password(
 
     port = free_port()
     env = {**fleet_env, "CELERY_BROKER_URL": f"redis://:s3cret@127.0.0.1:{port}/0"}
-    done = _cli(env, "enqueue", "1", "--wait")
+    done = run_cli(env, "enqueue", "1", "--wait")
     assert done.returncode == 3
     assert f"127.0.0.1:{port}" in done.stderr
     assert "s3cret" not in done.stderr + done.stdout
@@ -238,6 +227,6 @@ def test_unreachable_broker_names_the_url_without_its_password(
 def test_invalid_settings_are_named_by_their_environment_variable(
     fleet_env: dict[str, str],
 ) -> None:
-    done = _cli({**fleet_env, "MODELFLEET_MAX_BATCH": "lots"}, "enqueue", "1")
+    done = run_cli({**fleet_env, "MODELFLEET_MAX_BATCH": "lots"}, "enqueue", "1")
     assert done.returncode == 5
     assert "MODELFLEET_MAX_BATCH" in done.stderr

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import redis
 
 from producer.status import child_loads
-from tests.conftest import WorkerFactory, settings_for
+from tests.conftest import WorkerFactory, run_cli, settings_for
 from tests.faults.conftest import account, executions, submit
 from worker_config import deadletters
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 POISON = 13
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "producer", *args],
-        check=False, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
 
 
 def test_poison_input_is_dead_lettered_after_3_deaths_alone_and_its_neighbours_are_served(
@@ -63,17 +54,17 @@ def test_dead_letters_are_listed_and_replayed_by_the_cli(
     items = list(submit(settings, [POISON, 14], batch_size=2).results(timeout=120))
     assert items[0]["error"]["type"] == "DeadLettered" and "output" in items[1]
 
-    listed = _cli(poisoned, "dead-letters")
+    listed = run_cli(poisoned, "dead-letters", timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert f'"id": {POISON}' in listed.stdout and "died" in listed.stdout
 
     first.stop()
     worker_factory(concurrency=1, env=fault_env)  # the fixed model
-    replayed = _cli(fault_env, "dead-letters", "--replay", "--wait", "--timeout", "60")
+    replayed = run_cli(fault_env, "dead-letters", "--replay", "--wait", "--timeout", "60")
     assert replayed.returncode == 0, replayed.stderr
     results = [json.loads(line) for line in replayed.stdout.splitlines()]
     assert [r["id"] for r in results] == [POISON] and "output" in results[0]
-    assert _cli(fault_env, "dead-letters").stdout.strip() == ""
+    assert run_cli(fault_env, "dead-letters", timeout=120).stdout.strip() == ""
 
 
 def test_inference_that_raises_gives_an_error_item_at_once_without_a_retry(

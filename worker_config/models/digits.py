@@ -76,6 +76,18 @@ def prepare_row(raw: Any) -> Any:
     return row
 
 
+def classify(estimator: Any, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """One ``predict_proba`` call; per row the likeliest class and its probability."""
+    import numpy as np
+
+    proba = estimator.predict_proba(np.vstack(rows))
+    classes = estimator.classes_
+    return [
+        {"label": int(classes[i]), "confidence": round(float(p[i]), 6)}
+        for i, p in zip(proba.argmax(axis=1), proba, strict=True)
+    ]
+
+
 @dataclass
 class DigitsModel:
     """Logistic regression on 8x8 digit images; output ``{"label", "confidence"}``."""
@@ -88,15 +100,7 @@ class DigitsModel:
         return prepare_row(raw)
 
     def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
-        import numpy as np
-
-        proba = self.pipeline.predict_proba(np.vstack(inputs))
-        best = proba.argmax(axis=1)
-        classes = self.pipeline.classes_
-        return [
-            {"label": int(classes[i]), "confidence": round(float(p[i]), 6)}
-            for i, p in zip(best, proba, strict=True)
-        ]
+        return classify(self.pipeline, inputs)
 
 
 def model_path(settings: Settings) -> Path:

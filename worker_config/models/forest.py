@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from worker_config.artifacts import build_once, file_version
-from worker_config.models.digits import SEED, prepare_row, split_ids
+from worker_config.models.digits import SEED, classify, prepare_row, split_ids
 
 if TYPE_CHECKING:
     from worker_config.settings import Settings
@@ -46,15 +46,7 @@ class ForestModel:
         return prepare_row(raw)
 
     def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
-        import numpy as np
-
-        proba = self.forest.predict_proba(np.vstack(inputs))
-        best = proba.argmax(axis=1)
-        classes = self.forest.classes_
-        return [
-            {"label": int(classes[i]), "confidence": round(float(p[i]), 6)}
-            for i, p in zip(best, proba, strict=True)
-        ]
+        return classify(self.forest, inputs)
 
 
 def load(settings: Settings) -> ForestModel:
