@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -72,6 +73,15 @@ def fleet_settings(fleet_env: dict[str, str]) -> Settings:
 
 
 WorkerFactory = Callable[..., LocalWorker]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` every 0.2 s; fail the test saying ``not <what>`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not {what} after {timeout}s")
+        time.sleep(0.2)
 
 
 def run_cli(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -17,7 +15,7 @@ from celery import Celery
 
 from producer.executor import FleetExecutor
 from producer.status import child_loads
-from tests.conftest import REPO, WorkerFactory
+from tests.conftest import WorkerFactory, run_cli
 from worker_config.mapped import array_version, load_npy, save_npy
 from worker_config.settings import Settings
 
@@ -48,18 +46,6 @@ def store_inputs(settings: Settings, ids: range) -> None:
     client.close()
 
 
-def modelfleet(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "producer", *args],
-        check=False,
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_reload_mid_run_loses_nothing_and_tags_each_result_with_its_version(
@@ -83,7 +69,7 @@ def test_reload_mid_run_loses_nothing_and_tags_each_result_with_its_version(
         # A new version written in place (atomically, under the lock), then the CLI's reload.
         save_npy(path, weights(2))
         v2 = array_version(load_npy(path))
-        reloaded = modelfleet(env, "reload", "--timeout", "120")
+        reloaded = run_cli(env, "reload", "--timeout", "120", timeout=120)
         items = list(job.results(timeout=180))
 
     assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
@@ -133,7 +119,7 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving_and_is_reported
     store_inputs(settings, range(20))
     worker = worker_factory(concurrency=2, env=env)
 
-    reloaded = modelfleet(env, "reload", "--model-path", str(broken), "--timeout", "60")
+    reloaded = run_cli(env, "reload", "--model-path", str(broken), "--timeout", "60", timeout=120)
 
     assert reloaded.returncode == 1, reloaded.stdout + reloaded.stderr
     assert "FAILED, still serving dense" in reloaded.stdout
@@ -142,7 +128,7 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving_and_is_reported
         items = list(ex.map(range(20), timeout=60))
     assert all(item["model"]["version"] == v1 for item in items)
     assert worker.process.poll() is None
-    status = modelfleet(env, "status")
+    status = run_cli(env, "status", timeout=120)
     assert "FAILED, old version serving" in status.stdout, status.stdout
     assert "reload generation 1 failed, still serving the old version" in worker.log()
 

@@ -6,25 +6,15 @@ to one core; the producer runs on its own host. Figures are printed (``-s``) for
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
 from tests.cluster.conftest import Fleet
+from tests.conftest import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 #: IDs per job and IDs per task: 60 tasks of 0.2 s each with the paced model.
 COUNT, BATCH = 240, 4
-
-
-def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not {what} after {timeout}s")
-        time.sleep(0.2)
 
 
 def test_work_spreads_over_two_hosts_and_two_hosts_beat_one(fleet: Fleet) -> None:
@@ -55,7 +45,7 @@ def test_a_host_that_joins_mid_run_takes_work(fleet: Fleet) -> None:
     job = fleet.cluster.producer.start(
         fleet.produce_command(COUNT, BATCH), fleet.env(), fleet.cluster.tmp / "join.out"
     )
-    _until(lambda: fleet.served(first) >= 5, 60, "started")
+    wait_until(lambda: fleet.served(first) >= 5, 60, "started")
     late = fleet.start_worker("join2", "systemd", cpu=1)
     assert job.wait(timeout=240) == 0
     result = _last_json(fleet, "join.out")
@@ -76,7 +66,7 @@ def test_a_host_lost_mid_run_loses_no_id_and_duplicates_none(fleet: Fleet, loss:
     job = fleet.cluster.producer.start(
         fleet.produce_command(COUNT, BATCH), fleet.env(), fleet.cluster.tmp / out
     )
-    _until(lambda: fleet.served(lost) >= 3, 60, "started on the host to lose")
+    wait_until(lambda: fleet.served(lost) >= 3, 60, "started on the host to lose")
     if loss == "link-down":
         lost.cut()
     else:
