@@ -13,7 +13,7 @@ from benchmarks import seed_pool
 from benchmarks.measure import Body
 from producer.batching import chunk
 from producer.executor import FleetExecutor
-from worker_config.inference import Predictor
+from worker_config.runtime.inference import Predictor
 
 Items = list[dict[str, Any]]
 

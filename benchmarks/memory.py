@@ -31,7 +31,7 @@ from producer.embedded_redis import start_redis
 from producer.executor import FleetExecutor
 from producer.local_worker import start_worker
 from producer.status import child_loads
-from worker_config.mapped import save_npy
+from worker_config.plugins.mapped import save_npy
 from worker_config.settings import Settings
 
 #: Input rows of the dense model; its columns make up the size.

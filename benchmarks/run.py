@@ -23,9 +23,9 @@ from producer.embedded_redis import start_redis
 from producer.executor import FleetExecutor
 from producer.status import child_loads
 from worker_config.cores import usable_cores
-from worker_config.inference import Predictor
-from worker_config.models.digits import N_ROWS
 from worker_config.plugins import resolve_model, resolve_source
+from worker_config.plugins.models.digits import N_ROWS
+from worker_config.runtime.inference import Predictor
 from worker_config.settings import Settings
 
 RESULTS = REPO / "benchmarks" / "results"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from worker_config.inference import Predictor
 from worker_config.plugins import resolve_model, resolve_source
+from worker_config.runtime.inference import Predictor
 from worker_config.settings import Settings
 
 #: 【关键】 the per-process model, None until the first task in this process loads it.

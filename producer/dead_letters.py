@@ -11,8 +11,8 @@ from producer.connection import redact
 from producer.executor import FleetExecutor
 from producer.exit_codes import RET_CONNECT, RET_OK, fail, settings_or_exit
 from producer.job_command import print_results
-from worker_config import deadletters
 from worker_config.errors import BrokerUnreachable
+from worker_config.records import dead_letters as letters
 
 
 @click.command("dead-letters")
@@ -32,19 +32,19 @@ def dead_letters(replay: bool, wait: bool, timeout: float | None) -> None:
     settings = settings_or_exit()
     client = redis.Redis.from_url(settings.result_backend, socket_connect_timeout=3)
     try:
-        entries = deadletters.read(client, settings)
+        entries = letters.read(client, settings)
         if not replay:
             for _, letter in entries:
                 click.echo(letter.to_json())
             return
-        by_queue: dict[str, list[tuple[bytes, deadletters.DeadLetter]]] = {}
+        by_queue: dict[str, list[tuple[bytes, letters.DeadLetter]]] = {}
         for raw, letter in reversed(entries):  # oldest first
             by_queue.setdefault(letter.queue, []).append((raw, letter))
         code = RET_OK
         for queue, group in by_queue.items():
             executor = FleetExecutor(settings.model_copy(update={"queue": queue}))
             job = executor.submit_batches([letter.id for _, letter in group])
-            deadletters.remove(client, settings, [raw for raw, _ in group])
+            letters.remove(client, settings, [raw for raw, _ in group])
             click.echo(f"replayed {len(group)} input(s) to queue {queue!r}", err=True)
             if wait:
                 code = max(code, print_results(job, timeout))

@@ -20,7 +20,6 @@ from kombu.exceptions import (  # type: ignore[attr-defined]  # celery-types pre
 from producer.batching import plan_batches
 from producer.connection import check_reachable, client_app, redact
 from producer.jobs import record_job
-from worker_config import costs
 from worker_config.contract import (
     PREDICT,
     PREDICT_BATCH,
@@ -30,6 +29,7 @@ from worker_config.contract import (
     validate_id,
 )
 from worker_config.errors import BrokerUnreachable, ModelfleetError
+from worker_config.records import costs
 from worker_config.routing import default_model, model_queue
 from worker_config.settings import Settings, get_settings
 

@@ -10,7 +10,7 @@ from typing import Any
 import redis
 
 from producer.connection import client_app
-from worker_config.child import registry_keys
+from worker_config.runtime.child import registry_keys
 from worker_config.settings import Settings
 
 #: kombu's Redis transport keeps priority sub-lists beside the queue list under these names.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from producer.connection import client_app
-from worker_config.control import COMMAND
+from worker_config.celery_ext.control import COMMAND
 from worker_config.settings import Settings
 
 

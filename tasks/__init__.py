@@ -2,6 +2,8 @@
 
 from tasks import predict
 from tasks.celery import app
-from worker_config import control, lease, metrics, probes, signals, task_log
+from worker_config import lifecycle
+from worker_config.celery_ext import control, lease
+from worker_config.observe import metrics, probes, task_log
 
-__all__ = ["app", "control", "lease", "metrics", "predict", "probes", "signals", "task_log"]
+__all__ = ["app", "control", "lease", "lifecycle", "metrics", "predict", "probes", "task_log"]

@@ -7,9 +7,10 @@ from typing import Any
 from celery import Task
 
 from tasks.celery import app
-from worker_config import child, deliveries, microbatch, routing
+from worker_config import routing
 from worker_config.contract import PREDICT, PREDICT_BATCH, ResultItem
-from worker_config.inference import Predictor
+from worker_config.runtime import child, deliveries, microbatch
+from worker_config.runtime.inference import Predictor
 from worker_config.settings import get_settings
 
 

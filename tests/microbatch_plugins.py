@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from worker_config.models import digits
+from worker_config.plugins.models import digits
 from worker_config.settings import Settings
 
 

@@ -11,7 +11,7 @@ from producer.batching import auto_batch_size, chunk
 from producer.id_input import parse_ids
 from worker_config.contract import error_item, validate_id
 from worker_config.errors import ConfigError, InvalidBatch, InvalidId, InvalidInput, ItemError
-from worker_config.inference import Predictor
+from worker_config.runtime.inference import Predictor
 from worker_config.settings import load_settings
 
 

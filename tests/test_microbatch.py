@@ -9,8 +9,8 @@ from celery import Celery
 from kombu import Connection
 
 from tests.conftest import WorkerFactory
-from worker_config.microbatch import UNACKED_KEY, MicroBatcher
-from worker_config.models.digits import N_ROWS
+from worker_config.plugins.models.digits import N_ROWS
+from worker_config.runtime.microbatch import UNACKED_KEY, MicroBatcher
 from worker_config.settings import Settings
 
 REPORTING = {"MODELFLEET_MODEL": "tests.microbatch_plugins:batch_reporting_model"}

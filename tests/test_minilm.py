@@ -17,7 +17,7 @@ from producer.executor import FleetExecutor
 from producer.status import child_loads
 from tests.conftest import WorkerFactory
 from worker_config.cores import usable_cores
-from worker_config.mapped import mapping_kib
+from worker_config.plugins.mapped import mapping_kib
 from worker_config.settings import Settings
 
 pytest.importorskip("torch", reason="needs the text extra: pip install 'modelfleet[text]'")

@@ -16,7 +16,7 @@ from celery import Celery
 from producer.executor import FleetExecutor
 from producer.status import child_loads
 from tests.conftest import WorkerFactory, run_cli
-from worker_config.mapped import array_version, load_npy, save_npy
+from worker_config.plugins.mapped import array_version, load_npy, save_npy
 from worker_config.settings import Settings
 
 #: Inputs of the dense test model: 4 numbers each.

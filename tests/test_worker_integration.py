@@ -15,7 +15,7 @@ from producer import FleetExecutor
 from producer.local_worker import LocalWorker
 from producer.status import child_loads
 from tests.conftest import WorkerFactory, run_cli
-from worker_config.models.digits import N_ROWS, split_ids
+from worker_config.plugins.models.digits import N_ROWS, split_ids
 from worker_config.settings import Settings
 
 

@@ -21,7 +21,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_use_ssl": ssl_options(settings.broker_url) or False,
         "redis_backend_use_ssl": ssl_options(settings.result_backend),
         # kombu's Redis transport, made to drop malformed queue entries instead of dying.
-        "broker_transport": "worker_config.transport:Transport",
+        "broker_transport": "worker_config.celery_ext.transport:Transport",
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout,
             # Look for tasks of dead workers about 4 times per visibility timeout (kombu's

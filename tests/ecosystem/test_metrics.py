@@ -91,7 +91,7 @@ def test_worker_and_flower_metrics_count_what_was_sent(
 
 
 def test_dead_lettered_items_are_counted_apart_from_other_errors() -> None:
-    from worker_config.task_log import item_counts
+    from worker_config.observe.task_log import item_counts
 
     items = [
         {"id": 1, "output": {"label": 1}},

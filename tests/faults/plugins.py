@@ -18,9 +18,9 @@ import redis
 
 from worker_config.contract import InputId
 from worker_config.errors import ItemError
-from worker_config.models import digits
+from worker_config.plugins.models import digits
+from worker_config.plugins.sources.digits import DigitsSource
 from worker_config.settings import Settings
-from worker_config.sources.digits import DigitsSource
 
 #: Exit status of a child killed by a poison input.
 POISON_EXIT = 13

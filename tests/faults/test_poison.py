@@ -10,7 +10,7 @@ import redis
 from producer.status import child_loads
 from tests.conftest import WorkerFactory, run_cli, settings_for
 from tests.faults.conftest import account, executions, submit
-from worker_config import deadletters
+from worker_config.records import dead_letters
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -39,7 +39,7 @@ def test_poison_input_is_dead_lettered_after_3_deaths_alone_and_its_neighbours_a
     assert len(loads) == 2 + 4 and {c.loads for c in loads.values()} == {1}
 
     client = redis.Redis.from_url(settings.result_backend)
-    letters = [letter for _, letter in deadletters.read(client, settings)]
+    letters = [letter for _, letter in dead_letters.read(client, settings)]
     client.close()
     assert [(x.id, x.deliveries) for x in letters] == [(POISON, 3)]
     assert letters[0].task_id and letters[0].queue == settings.queue

@@ -19,7 +19,7 @@ from typing import Any
 from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
 # Imported first so that its handlers (which load the model) run before ours.
-from worker_config import signals  # noqa: F401
+from worker_config import lifecycle  # noqa: F401
 from worker_config.settings import get_settings
 
 #: Seconds between the parent's heartbeats.

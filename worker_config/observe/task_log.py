@@ -20,8 +20,9 @@ from celery.signals import (
     worker_process_init,
 )
 
-from worker_config import child, metrics
 from worker_config.contract import PREDICT_BATCH
+from worker_config.observe import metrics
+from worker_config.runtime import child
 from worker_config.settings import get_settings
 
 logger = logging.getLogger("modelfleet.tasks")
@@ -29,7 +30,7 @@ logger = logging.getLogger("modelfleet.tasks")
 #: Fields of the per-task line, as ``extra`` on the record and keys in JSON.
 TASK_FIELDS = ("task_id", "task", "batch_size", "seconds", "outcome", "ok", "errors")
 
-#: Error type of items whose input killed its child too often (worker_config/deadletters.py).
+#: Error type of items whose input killed its child too often (records/dead_letters.py).
 DEAD_LETTERED = "DeadLettered"
 
 _started: dict[str, float] = {}

@@ -26,8 +26,8 @@ from typing import Any
 import redis
 from billiard.exceptions import SoftTimeLimitExceeded
 
-from worker_config import deadletters
 from worker_config.contract import InputId, ResultItem, error_item
+from worker_config.records import dead_letters
 from worker_config.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 #: Celery task options: retry those errors with exponential backoff and jitter, and keep a
 #: task cancelled on a connection loss for redelivery (task_request.py).
 RETRY_OPTIONS: dict[str, Any] = {
-    "Request": "worker_config.task_request:CancellableRequest",
+    "Request": "worker_config.celery_ext.task_request:CancellableRequest",
     "autoretry_for": TRANSIENT_ERRORS,
     "retry_backoff": 1,
     "retry_backoff_max": 30,
@@ -169,7 +169,7 @@ class _Isolated:
                 elif self.strikes.get(pos, 0) >= self.settings.max_deliveries:
                     letter = self._letter(input_id, self.strikes[pos])
                     letters.append(letter)
-                    items.append(error_item(input_id, deadletters.error_for(letter)))
+                    items.append(error_item(input_id, dead_letters.error_for(letter)))
                 else:
                     items.append(self._one(pos, input_id))
         except SoftTimeLimitExceeded:
@@ -178,7 +178,7 @@ class _Isolated:
             self.client.hset(self.key, "inflight", "[]")  # a Python error is not a death
             raise
         if letters:
-            deadletters.record(self.client, self.settings, letters)
+            dead_letters.record(self.client, self.settings, letters)
             for letter in letters:
                 logger.error(
                     "dead-lettered input %r of task %s: %s",
@@ -197,9 +197,9 @@ class _Isolated:
             pipe.execute()
         return item
 
-    def _letter(self, input_id: InputId, deaths: int) -> deadletters.DeadLetter:
+    def _letter(self, input_id: InputId, deaths: int) -> dead_letters.DeadLetter:
         info = getattr(self.request, "delivery_info", None) or {}
-        return deadletters.make(
+        return dead_letters.make(
             input_id,
             task_id=self.request.id,
             task=getattr(self.request, "task", None) or "?",

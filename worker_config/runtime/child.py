@@ -18,8 +18,8 @@ import redis
 
 from worker_config import routing
 from worker_config.errors import ModelLoadError
-from worker_config.inference import Predictor
 from worker_config.plugins import resolve_model, resolve_source
+from worker_config.runtime.inference import Predictor
 from worker_config.settings import Settings
 
 logger = logging.getLogger(__name__)

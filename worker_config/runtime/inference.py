@@ -10,10 +10,10 @@ from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
 
-from worker_config import costs
 from worker_config.contract import ResultItem, error_item, ok_item, validate_id
 from worker_config.errors import InferenceError, InvalidBatch, InvalidInput, ItemError
 from worker_config.plugins import InputSource, Model
+from worker_config.records import costs
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from worker_config.errors import InvalidInput, ItemError, UnknownInput
-from worker_config.models.digits import N_ROWS
+from worker_config.plugins.models.digits import N_ROWS
 
 if TYPE_CHECKING:
     from worker_config.contract import InputId

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from worker_config.artifacts import publish
+from worker_config.plugins.artifacts import publish
 
 #: safetensors dtype names and the numpy dtypes they map to.
 SAFETENSORS_DTYPES = {

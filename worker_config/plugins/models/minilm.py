@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from worker_config.artifacts import file_version
 from worker_config.errors import InvalidInput, ModelLoadError
+from worker_config.plugins.artifacts import file_version
 
 if TYPE_CHECKING:
     from worker_config.settings import Settings
@@ -124,7 +124,7 @@ def load(settings: Settings) -> MiniLMModel:
 def _state_dict(weights_file: Path, mapped: bool) -> dict[str, Any]:
     import torch
 
-    from worker_config.mapped import map_safetensors
+    from worker_config.plugins.mapped import map_safetensors
 
     # Copy-on-write, not read-only: PyTorch has no read-only tensors, and a stray write must
     # copy one page rather than crash the child. Pages nobody writes stay shared.

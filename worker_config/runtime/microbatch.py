@@ -37,7 +37,7 @@ import redis
 from celery import states
 
 from worker_config.contract import PREDICT, ResultItem
-from worker_config.inference import Predictor
+from worker_config.runtime.inference import Predictor
 from worker_config.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from worker_config.artifacts import build_once, file_version
 from worker_config.errors import InvalidInput
+from worker_config.plugins.artifacts import build_once, file_version
 
 if TYPE_CHECKING:
     from worker_config.settings import Settings

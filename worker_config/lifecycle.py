@@ -12,10 +12,10 @@ import redis
 from celery.signals import worker_init, worker_process_init, worker_ready
 from celery.worker import state
 
-from worker_config import child, reload
 from worker_config.errors import ModelfleetError
 from worker_config.plugins import resolve_model, resolve_source
 from worker_config.routing import served_models
+from worker_config.runtime import child, reload
 from worker_config.settings import get_settings
 
 logger = logging.getLogger(__name__)

@@ -42,16 +42,16 @@ SourceFactory = Callable[["Settings"], InputSource]
 
 #: Built-in models by name.
 BUILTIN_MODELS = {
-    "digits": "worker_config.models.digits:load",
-    "forest": "worker_config.models.forest:load",
-    "mlp": "worker_config.models.mlp:load",
-    "dense": "worker_config.models.dense:load",
-    "minilm": "worker_config.models.minilm:load",
+    "digits": "worker_config.plugins.models.digits:load",
+    "forest": "worker_config.plugins.models.forest:load",
+    "mlp": "worker_config.plugins.models.mlp:load",
+    "dense": "worker_config.plugins.models.dense:load",
+    "minilm": "worker_config.plugins.models.minilm:load",
 }
 #: Built-in input sources by name.
 BUILTIN_SOURCES = {
-    "digits": "worker_config.sources.digits:DigitsSource",
-    "redis": "worker_config.sources.redis:RedisSource",
+    "digits": "worker_config.plugins.sources.digits:DigitsSource",
+    "redis": "worker_config.plugins.sources.redis:RedisSource",
 }
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from worker_config.artifacts import build_once, file_version
-from worker_config.models.digits import N_FEATURES, SEED, prepare_row, split_ids
+from worker_config.plugins.artifacts import build_once, file_version
+from worker_config.plugins.models.digits import N_FEATURES, SEED, prepare_row, split_ids
 
 if TYPE_CHECKING:
     from worker_config.settings import Settings

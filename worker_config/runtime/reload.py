@@ -25,8 +25,8 @@ from typing import Any
 import redis
 from celery.worker.control import control_command
 
-from worker_config import child
 from worker_config.routing import served_models
+from worker_config.runtime import child
 from worker_config.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)

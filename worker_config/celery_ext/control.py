@@ -1,7 +1,7 @@
 """``modelfleet_info``: ask a worker what it serves, answered by the parent without waking a model.
 
 The parent never loads the model; it reads what each child recorded in the worker registry
-(worker_config/child.py) and adds what only it knows: which children are alive and how many
+(worker_config/runtime/child.py) and adds what only it knows: which children are alive and how many
 tasks are done. ``celery -A tasks inspect modelfleet_info`` and ``modelfleet status`` ask it.
 """
 
@@ -15,7 +15,7 @@ import redis
 from celery.worker import state as worker_state
 from celery.worker.control import inspect_command
 
-from worker_config.child import registry_keys
+from worker_config.runtime.child import registry_keys
 from worker_config.settings import get_settings
 
 #: Seconds the parent waits for Redis while answering; it is busy in the meantime.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from worker_config.errors import InvalidInput, ModelLoadError
-from worker_config.mapped import array_version, load_npy
+from worker_config.plugins.mapped import array_version, load_npy
 
 if TYPE_CHECKING:
     from worker_config.settings import Settings

@@ -1,0 +1,1 @@
+"""The only modules that touch Celery and kombu internals: transport, request, lease, control."""

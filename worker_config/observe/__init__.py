@@ -1,0 +1,1 @@
+"""Watching workers: Prometheus metrics, one log line per task, readiness and liveness probes."""

@@ -1,0 +1,1 @@
+"""Records in Redis that workers write and producers read: batch costs, dead letters."""

@@ -1,0 +1,1 @@
+"""Per-child runtime: the model each child holds, inference, reload, micro-batching, deliveries."""
