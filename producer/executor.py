@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
 import redis
-from celery import Celery, states
 from kombu.exceptions import (  # type: ignore[attr-defined]  # celery-types predates it
     BatchPublishError,
     OperationalError,
@@ -19,157 +17,25 @@ from kombu.exceptions import (  # type: ignore[attr-defined]  # celery-types pre
 
 from producer.batching import plan_batches
 from producer.connection import check_reachable, client_app, redact
-from producer.jobs import record_job
+from producer.jobs import Job, ProgressCallback, record_job
 from worker_config.contract import (
     PREDICT,
     PREDICT_BATCH,
     InputId,
     ResultItem,
-    error_item,
     validate_id,
 )
-from worker_config.errors import BrokerUnreachable, ModelfleetError
+from worker_config.errors import BrokerUnreachable
 from worker_config.records import costs
 from worker_config.routing import default_model, model_queue
 from worker_config.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[int], None]
-
-#: Seconds between result polls: short while results flow, backing off (x POLL_GROWTH) while
-#: none arrive. Starting at 0.5 ms keeps a single ID's round trip within about 1 ms of Celery's
-#: pub/sub (doubling from 2 ms made it wait for the 6 ms poll); one poll is one MGET.
-POLL_MIN, POLL_MAX, POLL_GROWTH = 0.0005, 0.01, 1.5
-#: Result keys fetched per poll, earliest tasks first.
-POLL_WINDOW = 500
 #: Task messages sent per Redis round trip.
 SEND_CHUNK = 1000
 #: Seconds a producer keeps re-sending a chunk while Redis is away, and the pause between tries.
 SEND_RETRY_SECONDS, SEND_RETRY_INTERVAL = 30.0, 0.5
-#: Seconds between checks, while no result arrives, that the job has not expired.
-EXPIRY_CHECK = 5.0
-
-
-class JobTimeout(ModelfleetError, TimeoutError):
-    """Waiting for a job's results took longer than the timeout; the work goes on."""
-
-
-class JobExpired(ModelfleetError):
-    """The job's record expired with its results before they all arrived; waiting is useless."""
-
-
-@dataclass
-class Job:
-    """Batches sent to the fleet, in input order, and the tasks that carry them."""
-
-    app: Celery
-    batches: list[list[InputId]]
-    task_ids: list[str]
-    _results: dict[int, list[ResultItem]] = field(default_factory=dict)
-    #: Set once the job is recorded in Redis (``modelfleet job <id>``), with the record's key.
-    id: str = ""
-    record_key: str = ""
-
-    @property
-    def size(self) -> int:
-        return sum(len(b) for b in self.batches)
-
-    def results(
-        self, timeout: float | None = None, on_progress: ProgressCallback | None = None
-    ) -> Iterator[ResultItem]:
-        """Result items in input order, as soon as each prefix of the job is complete.
-
-        Polls the result keys with MGET, earliest first: one round trip for many tasks, it
-        finds results stored before we started waiting, and it survives a Redis restart.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        backend: Any = self.app.backend  # a PollingRedisBackend (see client_app)
-        keys = [backend.get_key_for_task(t) for t in self.task_ids]
-        pending = [i for i in range(len(self.batches)) if i not in self._results]
-        next_batch, delay = 0, POLL_MIN
-        next_expiry_check = time.monotonic() + EXPIRY_CHECK
-        while True:
-            while next_batch in self._results:
-                yield from self._results.pop(next_batch)
-                next_batch += 1
-            if next_batch >= len(self.batches):
-                return
-            window = pending[:POLL_WINDOW]
-            try:
-                values = backend.client.mget([keys[i] for i in window])
-            except redis.ConnectionError:
-                values = [None] * len(window)  # Redis is restarting; keep waiting
-            finished = set()
-            for i, raw in zip(window, values, strict=True):
-                meta = backend.decode_result(raw) if raw is not None else None
-                if meta is not None and meta["status"] in states.READY_STATES:
-                    self._results[i] = self._items(i, meta)
-                    finished.add(i)
-                    if on_progress:
-                        on_progress(len(self.batches[i]))
-            if finished:
-                pending = [i for i in pending if i not in finished]
-                delay = POLL_MIN
-                continue
-            if deadline is not None and time.monotonic() >= deadline:
-                raise self._timeout(timeout, next_batch)
-            if self.record_key and time.monotonic() >= next_expiry_check:
-                next_expiry_check = time.monotonic() + EXPIRY_CHECK
-                if self._expired(backend.client):
-                    raise self._expired_error(next_batch)
-            time.sleep(
-                delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
-            )
-            delay = min(delay * POLL_GROWTH, POLL_MAX)
-
-    def _items(self, i: int, meta: dict[str, Any]) -> list[ResultItem]:
-        ids = self.batches[i]
-        status, result = meta.get("status"), meta.get("result")
-        if status == "SUCCESS" and isinstance(result, list) and len(result) == len(ids):
-            return result
-        if status == "SUCCESS" and isinstance(result, dict) and len(ids) == 1:
-            return [result]  # a modelfleet.predict task (submit_each)
-        if isinstance(result, BaseException):
-            return [error_item(x, result) for x in ids]
-        message = f"task {self.task_ids[i]} ended {status}: {result!r}"
-        return [error_item(x, "TaskFailed", message) for x in ids]
-
-    def _unfinished(self, next_batch: int) -> tuple[list[InputId], list[str]]:
-        """IDs without a result yet, and the tasks that carry them."""
-        batches = [i for i in range(next_batch, len(self.batches)) if i not in self._results]
-        return [x for i in batches for x in self.batches[i]], [self.task_ids[i] for i in batches]
-
-    def _timeout(self, timeout: float | None, next_batch: int) -> JobTimeout:
-        ids, tasks = self._unfinished(next_batch)
-        later = (
-            f"modelfleet job {self.id} --results"
-            if self.id
-            else f"modelfleet results {' '.join(tasks[:3])}{' ...' if len(tasks) > 3 else ''}"
-        )
-        return JobTimeout(
-            f"timed out after {timeout}s with {len(ids)} of {self.size} IDs unfinished "
-            f"({_shown(ids)}); the workers keep going: fetch them later with `{later}`"
-        )
-
-    def _expired(self, client: Any) -> bool:
-        try:
-            return not client.exists(self.record_key)
-        except redis.ConnectionError:
-            return False  # Redis is restarting: not evidence of expiry
-
-    def _expired_error(self, next_batch: int) -> JobExpired:
-        ids, _ = self._unfinished(next_batch)
-        return JobExpired(
-            f"job {self.id} expired before {len(ids)} of its {self.size} IDs had results "
-            f"({_shown(ids)}): results and job records live MODELFLEET_RESULT_EXPIRES seconds; "
-            "send those IDs again, and raise MODELFLEET_RESULT_EXPIRES if jobs wait that long"
-        )
-
-
-def _shown(ids: list[InputId]) -> str:
-    """The first few IDs, for a message."""
-    return ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
 
 
 class FleetExecutor:

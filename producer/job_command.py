@@ -10,7 +10,6 @@ import click
 from celery import Celery
 
 from producer.connection import client_app, redact
-from producer.executor import Job, JobExpired, JobTimeout
 from producer.exit_codes import (
     RET_CONFIG,
     RET_CONNECT,
@@ -22,15 +21,8 @@ from producer.exit_codes import (
     fail,
     settings_or_exit,
 )
-from producer.jobs import (
-    JobProgress,
-    UnknownJob,
-    finished_batches,
-    items_in_order,
-    keep_alive,
-    load_job,
-    progress,
-)
+from producer.job_progress import JobProgress, finished_batches, items_in_order, progress
+from producer.jobs import Job, JobExpired, JobTimeout, UnknownJob, keep_alive, load_job
 from worker_config.settings import Settings
 
 EXIT_CODES = f"""

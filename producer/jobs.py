@@ -1,7 +1,8 @@
-"""Jobs kept in Redis, not in the producer's memory: any machine can follow one after it exits.
+"""A job: its batches, the tasks that carry them, and its record in Redis, in one module.
 
-At submit time the job's task IDs and batches go to the result backend, under
-``<MODELFLEET_KEY_PREFIX>job:<id>``, and expire with the results (``MODELFLEET_RESULT_EXPIRES``).
+Jobs live in Redis, not in the producer's memory, so any machine can follow one after its
+producer exits: at submit time the task IDs and batches go to the result backend under
+``<MODELFLEET_KEY_PREFIX>job:<id>`` and expire with the results (``MODELFLEET_RESULT_EXPIRES``).
 Progress is read from the result keys themselves, so no worker needs to know about jobs.
 """
 
@@ -10,21 +11,35 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
+import redis
 from celery import Celery, states
 
-from worker_config.contract import ResultItem
+from worker_config.contract import InputId, ResultItem, error_item
 from worker_config.errors import ModelfleetError
 from worker_config.settings import Settings
 
-if TYPE_CHECKING:
-    from producer.executor import Job
+ProgressCallback = Callable[[int], None]
 
-#: Result keys read per round trip when a job's progress is counted.
-READ_WINDOW = 500
+#: Seconds between result polls: short while results flow, backing off (x POLL_GROWTH) while
+#: none arrive. Starting at 0.5 ms keeps a single ID's round trip within about 1 ms of Celery's
+#: pub/sub (doubling from 2 ms made it wait for the 6 ms poll); one poll is one MGET.
+POLL_MIN, POLL_MAX, POLL_GROWTH = 0.0005, 0.01, 1.5
+#: Result keys fetched per poll, earliest tasks first.
+POLL_WINDOW = 500
+#: Seconds between checks, while no result arrives, that the job has not expired.
+EXPIRY_CHECK = 5.0
+
+
+class JobTimeout(ModelfleetError, TimeoutError):
+    """Waiting for a job's results took longer than the timeout; the work goes on."""
+
+
+class JobExpired(ModelfleetError):
+    """The job's record expired with its results before they all arrived; waiting is useless."""
 
 
 class UnknownJob(ModelfleetError):
@@ -32,24 +47,121 @@ class UnknownJob(ModelfleetError):
 
 
 @dataclass
-class JobProgress:
-    """Item counts of a job: done (an output), failed (an error item) and still pending."""
+class Job:
+    """Batches sent to the fleet, in input order, and the tasks that carry them."""
 
-    job_id: str
-    total: int
-    done: int
-    failed: int
-    tasks: int
-    tasks_finished: int
-    created: float
-
-    @property
-    def pending(self) -> int:
-        return self.total - self.done - self.failed
+    app: Celery
+    batches: list[list[InputId]]
+    task_ids: list[str]
+    _results: dict[int, list[ResultItem]] = field(default_factory=dict)
+    #: Set once the job is recorded in Redis (``modelfleet job <id>``), with the record's key.
+    id: str = ""
+    record_key: str = ""
 
     @property
-    def complete(self) -> bool:
-        return self.tasks_finished == self.tasks
+    def size(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+    def results(
+        self, timeout: float | None = None, on_progress: ProgressCallback | None = None
+    ) -> Iterator[ResultItem]:
+        """Result items in input order, as soon as each prefix of the job is complete.
+
+        Polls the result keys with MGET, earliest first: one round trip for many tasks, it
+        finds results stored before we started waiting, and it survives a Redis restart.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        backend: Any = self.app.backend  # a PollingRedisBackend (see client_app)
+        pending = [i for i in range(len(self.batches)) if i not in self._results]
+        next_batch, delay = 0, POLL_MIN
+        next_expiry_check = time.monotonic() + EXPIRY_CHECK
+        while True:
+            while next_batch in self._results:
+                yield from self._results.pop(next_batch)
+                next_batch += 1
+            if next_batch >= len(self.batches):
+                return
+            try:
+                finished = self.fetch(pending[:POLL_WINDOW])
+            except redis.ConnectionError:
+                finished = {}  # Redis is restarting; keep waiting
+            for i, items in finished.items():
+                self._results[i] = items
+                if on_progress:
+                    on_progress(len(self.batches[i]))
+            if finished:
+                pending = [i for i in pending if i not in finished]
+                delay = POLL_MIN
+                continue
+            if deadline is not None and time.monotonic() >= deadline:
+                raise self._timeout(timeout, next_batch)
+            if self.record_key and time.monotonic() >= next_expiry_check:
+                next_expiry_check = time.monotonic() + EXPIRY_CHECK
+                if self._expired(backend.client):
+                    raise self._expired_error(next_batch)
+            time.sleep(
+                delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
+            )
+            delay = min(delay * POLL_GROWTH, POLL_MAX)
+
+    def fetch(self, indices: list[int]) -> dict[int, list[ResultItem]]:
+        """Items of the batches at ``indices`` whose task has finished, in one MGET."""
+        backend: Any = self.app.backend
+        values = backend.client.mget([backend.get_key_for_task(self.task_ids[i]) for i in indices])
+        finished = {}
+        for i, raw in zip(indices, values, strict=True):
+            meta = backend.decode_result(raw) if raw is not None else None
+            if meta is not None and meta["status"] in states.READY_STATES:
+                finished[i] = self._items(i, meta)
+        return finished
+
+    def _items(self, i: int, meta: dict[str, Any]) -> list[ResultItem]:
+        ids = self.batches[i]
+        status, result = meta.get("status"), meta.get("result")
+        if status == "SUCCESS" and isinstance(result, list) and len(result) == len(ids):
+            return result
+        if status == "SUCCESS" and isinstance(result, dict) and len(ids) == 1:
+            return [result]  # a modelfleet.predict task (submit_each)
+        if isinstance(result, BaseException):
+            return [error_item(x, result) for x in ids]
+        message = f"task {self.task_ids[i]} ended {status}: {result!r}"
+        return [error_item(x, "TaskFailed", message) for x in ids]
+
+    def _unfinished(self, next_batch: int) -> tuple[list[InputId], list[str]]:
+        """IDs without a result yet, and the tasks that carry them."""
+        batches = [i for i in range(next_batch, len(self.batches)) if i not in self._results]
+        return [x for i in batches for x in self.batches[i]], [self.task_ids[i] for i in batches]
+
+    def _timeout(self, timeout: float | None, next_batch: int) -> JobTimeout:
+        ids, tasks = self._unfinished(next_batch)
+        later = (
+            f"modelfleet job {self.id} --results"
+            if self.id
+            else f"modelfleet results {' '.join(tasks[:3])}{' ...' if len(tasks) > 3 else ''}"
+        )
+        return JobTimeout(
+            f"timed out after {timeout}s with {len(ids)} of {self.size} IDs unfinished "
+            f"({_shown(ids)}); the workers keep going: fetch them later with `{later}`"
+        )
+
+    def _expired(self, client: Any) -> bool:
+        try:
+            return not client.exists(self.record_key)
+        except redis.ConnectionError:
+            return False  # Redis is restarting: not evidence of expiry
+
+    def _expired_error(self, next_batch: int) -> JobExpired:
+        ids, _ = self._unfinished(next_batch)
+        return JobExpired(
+            f"job {self.id} expired before {len(ids)} of its {self.size} IDs had results "
+            f"({_shown(ids)}): results and job records live MODELFLEET_RESULT_EXPIRES seconds; "
+            "send those IDs again, and raise MODELFLEET_RESULT_EXPIRES if jobs wait that long"
+        )
+
+
+def _shown(ids: list[InputId]) -> str:
+    """The first few IDs, for a message."""
+    return ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
 
 
 def job_keys(settings: Settings, job_id: str) -> tuple[str, str, str]:
@@ -82,8 +194,6 @@ def record_job(settings: Settings, job: Job) -> Job:
 
 def load_job(settings: Settings, app: Celery, job_id: str) -> tuple[Job, float]:
     """The job stored under ``job_id`` and its creation time; raise :class:`UnknownJob`."""
-    from producer.executor import Job
-
     meta_key, tasks_key, batches_key = job_keys(settings, job_id)
     with _client(app).pipeline(transaction=False) as pipe:
         pipe.hgetall(meta_key)
@@ -106,41 +216,3 @@ def keep_alive(settings: Settings, app: Celery, job_id: str) -> None:
         for key in job_keys(settings, job_id):
             pipe.expire(key, settings.result_expires)
         pipe.execute()
-
-
-def finished_batches(job: Job) -> dict[int, list[ResultItem]]:
-    """Items of every task that has finished, by batch index; tasks still running are absent."""
-    backend: Any = job.app.backend
-    found: dict[int, list[ResultItem]] = {}
-    for start in range(0, len(job.task_ids), READ_WINDOW):
-        window = job.task_ids[start : start + READ_WINDOW]
-        values = backend.client.mget([backend.get_key_for_task(t) for t in window])
-        for offset, raw in enumerate(values):
-            meta = backend.decode_result(raw) if raw is not None else None
-            if meta is not None and meta["status"] in states.READY_STATES:
-                found[start + offset] = job._items(start + offset, meta)
-    return found
-
-
-def progress(job: Job, created: float, finished: dict[int, list[ResultItem]]) -> JobProgress:
-    items = [item for batch in finished.values() for item in batch]
-    failed = sum("error" in item for item in items)
-    return JobProgress(
-        job_id=job.id,
-        total=job.size,
-        done=len(items) - failed,
-        failed=failed,
-        tasks=len(job.task_ids),
-        tasks_finished=len(finished),
-        created=created,
-    )
-
-
-def items_in_order(
-    job: Job, finished: dict[int, list[ResultItem]], errors_only: bool = False
-) -> Iterator[ResultItem]:
-    """Finished items in input order; unfinished batches are skipped (partial results)."""
-    for index in range(len(job.batches)):
-        for item in finished.get(index, ()):
-            if not errors_only or "error" in item:
-                yield item

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from producer.executor import FleetExecutor, Job
+from producer import FleetExecutor, Job
 from producer.local_worker import LocalWorker
 from tests.faults import plugins
 from worker_config.contract import ResultItem
