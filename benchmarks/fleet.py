@@ -11,8 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from producer.embedded_redis import RedisServer
-from producer.local_worker import LocalWorker, start_worker
+from producer.local.embedded_redis import RedisServer
+from producer.local.worker import LocalWorker, start_worker
 from worker_config.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -27,9 +27,9 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from producer.embedded_redis import start_redis
 from producer.executor import FleetExecutor
-from producer.local_worker import start_worker
+from producer.local.embedded_redis import start_redis
+from producer.local.worker import start_worker
 from producer.status import child_loads
 from worker_config.plugins.mapped import save_npy
 from worker_config.settings import Settings

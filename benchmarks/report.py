@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import Row
-from producer.embedded_redis import redis_server_binary
+from producer.local.embedded_redis import redis_server_binary
 
 #: The baseline every row is compared with: the seed's pool over ID batches.
 PPE_BATCHES = "ProcessPoolExecutor({}) 64-ID batches"

@@ -19,8 +19,8 @@ from celery import Celery
 from benchmarks import configs, procstat, report
 from benchmarks.fleet import REPO, Fleet
 from benchmarks.measure import Row, Sides, measure, summarise
-from producer.embedded_redis import start_redis
 from producer.executor import FleetExecutor
+from producer.local.embedded_redis import start_redis
 from producer.status import child_loads
 from worker_config.cores import usable_cores
 from worker_config.plugins import resolve_model, resolve_source

@@ -204,7 +204,7 @@ def status(timeout: float) -> None:
 @click.option("--timeout", type=click.FloatRange(1), default=300.0, help="Seconds for each stage.")
 def demo(timeout: float) -> None:
     """Start Redis (unless CELERY_BROKER_URL is set) and a worker, predict all 1,797 digits."""
-    from producer.demo import run_demo
+    from producer.local.demo import run_demo
 
     try:
         code = run_demo(timeout=timeout)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from producer.embedded_redis import RedisServer, start_redis
-from producer.local_worker import LocalWorker, start_worker
+from producer.local.embedded_redis import RedisServer, start_redis
+from producer.local.worker import LocalWorker, start_worker
 from worker_config.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

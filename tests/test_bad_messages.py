@@ -22,8 +22,8 @@ from celery import Celery, states
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producer.embedded_redis import RedisServer
-from producer.local_worker import LocalWorker, start_worker
+from producer.local.embedded_redis import RedisServer
+from producer.local.worker import LocalWorker, start_worker
 from tests.conftest import REPO, settings_for
 from worker_config.contract import PREDICT, PREDICT_BATCH
 from worker_config.settings import Settings

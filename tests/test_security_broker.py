@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from producer.embedded_redis import RedisServer, start_redis
+from producer.local.embedded_redis import RedisServer, start_redis
 from tests.conftest import WorkerFactory, run_cli
 
 PASSWORD = "s3cret-pa55word"

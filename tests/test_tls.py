@@ -11,8 +11,8 @@ import pytest
 import trustme
 
 from producer import FleetExecutor
-from producer.embedded_redis import RedisServer, free_port, start_redis
-from producer.local_worker import LocalWorker
+from producer.local.embedded_redis import RedisServer, free_port, start_redis
+from producer.local.worker import LocalWorker
 from tests.conftest import WorkerFactory, settings_for
 from worker_config.errors import ModelfleetError
 

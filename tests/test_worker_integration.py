@@ -12,7 +12,7 @@ from celery import Celery
 from kombu import Connection, Exchange, Producer, Queue
 
 from producer import FleetExecutor
-from producer.local_worker import LocalWorker
+from producer.local.worker import LocalWorker
 from producer.status import child_loads
 from tests.conftest import WorkerFactory, run_cli
 from worker_config.plugins.models.digits import N_ROWS, split_ids
@@ -214,7 +214,7 @@ def test_cli_status_shows_workers_concurrency_and_model(
 def test_unreachable_broker_names_the_url_without_its_password(
     fleet_env: dict[str, str],
 ) -> None:
-    from producer.embedded_redis import free_port
+    from producer.local.embedded_redis import free_port
 
     port = free_port()
     env = {**fleet_env, "CELERY_BROKER_URL": f"redis://:s3cret@127.0.0.1:{port}/0"}

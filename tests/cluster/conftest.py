@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from producer.embedded_redis import redis_server_binary
+from producer.local.embedded_redis import redis_server_binary
 from tests.cluster import deployfiles
 from tests.cluster.deployfiles import REPO
 from tests.cluster.netns import Host, Network, can_make_namespaces

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from producer.embedded_redis import free_port
+from producer.local.embedded_redis import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

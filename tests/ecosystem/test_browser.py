@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from producer import FleetExecutor
-from producer.local_worker import LocalWorker
+from producer.local.worker import LocalWorker
 from tests.ecosystem.conftest import FlowerProcess
 from worker_config.settings import Settings
 

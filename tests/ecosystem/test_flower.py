@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from producer.local_worker import LocalWorker
+from producer.local.worker import LocalWorker
 from tests.ecosystem.conftest import REPO, FlowerProcess
 
 

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from producer import FleetExecutor
-from producer.local_worker import LocalWorker
+from producer.local.worker import LocalWorker
 from producer.worker_info import ask_workers
 from worker_config.settings import Settings
 

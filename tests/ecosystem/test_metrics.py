@@ -10,7 +10,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from producer import FleetExecutor
-from producer.embedded_redis import free_port
+from producer.local.embedded_redis import free_port
 from tests.conftest import WorkerFactory
 from tests.ecosystem.conftest import FlowerProcess
 from worker_config.settings import Settings

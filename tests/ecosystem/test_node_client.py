@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from producer.local_worker import LocalWorker
+from producer.local.worker import LocalWorker
 from tests.ecosystem.conftest import EXAMPLES
 
 NODE_DIR = EXAMPLES / "node"

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from producer.local_worker import LocalWorker
+from producer.local.worker import LocalWorker
 from tests.conftest import WorkerFactory
 from tests.ecosystem.conftest import EXAMPLES, run_foreign
 

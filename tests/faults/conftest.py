@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from producer import FleetExecutor, Job
-from producer.local_worker import LocalWorker
+from producer.local.worker import LocalWorker
 from tests.faults import plugins
 from worker_config.contract import ResultItem
 from worker_config.settings import Settings

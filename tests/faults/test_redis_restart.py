@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from producer import FleetExecutor, Job
-from producer.embedded_redis import RedisServer, start_redis
+from producer.local.embedded_redis import RedisServer, start_redis
 from tests.conftest import WorkerFactory, settings_for
 from tests.faults.conftest import account, wait_for_executions
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from producer.embedded_redis import RedisServer, owns_broker, start_redis
 from producer.executor import FleetExecutor
-from producer.local_worker import start_worker
+from producer.local.embedded_redis import RedisServer, owns_broker, start_redis
+from producer.local.worker import start_worker
 from producer.status import child_loads
 from worker_config.plugins.models.digits import N_ROWS, split_ids
 from worker_config.settings import load_settings
