@@ -2,45 +2,42 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 import redis
 
+from producer.cli.exits import EPILOG, ExitCode
+from producer.cli.results import print_results
 from producer.connection import redact
 from producer.executor import FleetExecutor
-from producer.exit_codes import RET_CONNECT, RET_OK, fail, settings_or_exit
-from producer.job_command import print_results
 from worker_config.errors import BrokerUnreachable
 from worker_config.records import dead_letters as letters
+from worker_config.settings import load_settings
 
 
-@click.command("dead-letters")
+@click.command("dead-letters", epilog=EPILOG)
 @click.option(
     "--replay", is_flag=True, help="Send every dead-lettered input again, then forget it."
 )
 @click.option("--wait", "-w", is_flag=True, help="With --replay: print the results as JSON lines.")
 @click.option("--timeout", "-t", type=click.FloatRange(0), help="Seconds to wait with --wait.")
-def dead_letters(replay: bool, wait: bool, timeout: float | None) -> None:
+def dead_letters(replay: bool, wait: bool, timeout: float | None) -> ExitCode:
     """List inputs whose worker process died each time they ran (one JSON object per line).
 
     With --replay, send them again (to the queue they came from; start a fixed worker first)
     and remove them from the list; prints the new task IDs, or with --wait the results.
-    Exit codes: 0 success, 1 some replayed items failed again, 3 Redis unreachable,
-    4 timed out, 5 invalid settings.
     """
-    settings = settings_or_exit()
+    settings = load_settings()
     client = redis.Redis.from_url(settings.result_backend, socket_connect_timeout=3)
     try:
         entries = letters.read(client, settings)
         if not replay:
             for _, letter in entries:
                 click.echo(letter.to_json())
-            return
+            return ExitCode.OK
         by_queue: dict[str, list[tuple[bytes, letters.DeadLetter]]] = {}
         for raw, letter in reversed(entries):  # oldest first
             by_queue.setdefault(letter.queue, []).append((raw, letter))
-        code = RET_OK
+        code = ExitCode.OK
         for queue, group in by_queue.items():
             executor = FleetExecutor(settings.model_copy(update={"queue": queue}))
             job = executor.submit_batches([letter.id for _, letter in group])
@@ -51,11 +48,10 @@ def dead_letters(replay: bool, wait: bool, timeout: float | None) -> None:
             else:
                 for task_id in job.task_ids:
                     click.echo(task_id)
-        sys.exit(code)
+        return code
     except (redis.ConnectionError, redis.TimeoutError, BrokerUnreachable) as exc:
-        fail(
-            f"cannot read the dead letters from {redact(settings.result_backend)}: {exc}",
-            RET_CONNECT,
-        )
+        raise BrokerUnreachable(
+            f"cannot read the dead letters from {redact(settings.result_backend)}: {exc}"
+        ) from exc
     finally:
         client.close()

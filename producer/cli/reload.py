@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from producer.cli.exits import EPILOG, CommandError, ExitCode
 from producer.connection import client_app, redact
-from producer.exit_codes import (
-    RET_CONFIG,
-    RET_CONNECT,
-    RET_FAILED,
-    RET_OK,
-    RET_TIMEOUT,
-    fail,
-    settings_or_exit,
-)
 from producer.status import child_loads
-from worker_config.settings import Settings
-
-EXIT_CODES = f"""
-\b
-Exit codes:
-  {RET_OK}  every child serves the new version
-  {RET_FAILED}  the new version failed to load; the old one keeps serving (see the message)
-  {RET_CONNECT}  no worker answered, or the broker is unreachable
-  {RET_TIMEOUT}  not every child reported in time (the reload goes on)
-  {RET_CONFIG}  invalid settings
-"""
+from worker_config.errors import BrokerUnreachable
+from worker_config.settings import Settings, load_settings
 
 
-@click.command(epilog=EXIT_CODES)
+@click.command(epilog=EPILOG)
 @click.option(
     "--model-path",
     type=click.Path(path_type=Path),
@@ -42,15 +24,16 @@ Exit codes:
 @click.option("--model", "model", help="Reload only this served model (default: all).")
 @click.option("--timeout", type=click.FloatRange(1), default=300.0, help="Seconds to wait.")
 @click.option("--no-wait", is_flag=True, help="Send the request and return at once.")
-def reload(model_path: Path | None, model: str | None, timeout: float, no_wait: bool) -> None:
+def reload(model_path: Path | None, model: str | None, timeout: float, no_wait: bool) -> ExitCode:
     """Make every worker's children load the model again, one child at a time.
 
     Each child loads the new version beside the old one, then switches between two tasks: no
     task waits or fails, and each result's "model" field names the version that produced it. A
     version that fails to load is reported here and the old one keeps serving. Write new
-    weights with an atomic rename (modelfleet's publish() does) before reloading.
+    weights with an atomic rename (modelfleet's publish() does) before reloading. Exit 1
+    means the new version failed to load and the old one keeps serving.
     """
-    settings = settings_or_exit()
+    settings = load_settings()
     path = str(model_path.resolve()) if model_path else None
     app = client_app(settings)
     try:
@@ -61,17 +44,17 @@ def reload(model_path: Path | None, model: str | None, timeout: float, no_wait: 
             timeout=2.0,
         )
     except Exception as exc:  # kombu and redis-py raise their own connection errors
-        fail(f"cannot reach the broker at {redact(settings.broker_url)}: {exc}", RET_CONNECT)
+        raise BrokerUnreachable(
+            f"cannot reach the broker at {redact(settings.broker_url)}: {exc}"
+        ) from exc
     finally:
         app.close()
     generations = _generations(replies or [])
     if not generations:
-        fail(f"no worker answered on {redact(settings.broker_url)}", RET_CONNECT)
+        raise CommandError(f"no worker answered on {redact(settings.broker_url)}", ExitCode.CONNECT)
     for hostname, generation in sorted(generations.items()):
         click.echo(f"{hostname}: reload generation {generation} started")
-    if no_wait:
-        return
-    sys.exit(_wait(settings, generations, timeout))
+    return ExitCode.OK if no_wait else _wait(settings, generations, timeout)
 
 
 def _generations(replies: list[dict[str, Any]]) -> dict[str, int]:
@@ -83,7 +66,7 @@ def _generations(replies: list[dict[str, Any]]) -> dict[str, int]:
     return found
 
 
-def _wait(settings: Settings, generations: dict[str, int], timeout: float) -> int:
+def _wait(settings: Settings, generations: dict[str, int], timeout: float) -> ExitCode:
     """Poll the worker registry until each live child serves the request or reported failing."""
     deadline = time.monotonic() + timeout
     while True:
@@ -113,8 +96,8 @@ def _wait(settings: Settings, generations: dict[str, int], timeout: float) -> in
     for hostname, info in pending:
         click.echo(f"  {hostname} pid {info.pid}: still loading")
     if failed:
-        return RET_FAILED
-    return RET_TIMEOUT if pending else RET_OK
+        return ExitCode.FAILED
+    return ExitCode.TIMEOUT if pending else ExitCode.OK
 
 
 def _pool_pids(settings: Settings, hostnames: list[str]) -> dict[str, set[int]]:

@@ -3,24 +3,15 @@ the files the worker writes (``worker_config/observe/probes.py``), not the broke
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from producer.exit_codes import RET_FAILED, RET_OK, fail
+from producer.cli.exits import EPILOG, CommandError, ExitCode
 from worker_config.errors import ConfigError
 from worker_config.observe.probes import DEFAULT_MAX_AGE, check
 from worker_config.settings import load_settings
 
 
-@click.command(
-    epilog=f"""
-\b
-Exit codes:
-  {RET_OK}  every worker under MODELFLEET_STATE_DIR is alive (ready)
-  {RET_FAILED}  one is not, or none has written its state
-"""
-)
+@click.command(epilog=EPILOG)
 @click.argument("what", type=click.Choice(["ready", "alive"]))
 @click.option(
     "--max-age",
@@ -30,17 +21,17 @@ Exit codes:
     help="Seconds after which a heartbeat is stale.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; only the exit code tells.")
-def probe(what: str, max_age: float, quiet: bool) -> None:
+def probe(what: str, max_age: float, quiet: bool) -> ExitCode:
     """Alive: the worker's main process heartbeats. Ready: also every child loaded its model.
 
     Reads files under MODELFLEET_STATE_DIR on this machine: no broker round trip, so it is cheap
-    enough for a Kubernetes probe every few seconds.
+    enough for a Kubernetes probe every few seconds. Exits 0 (healthy) or 1, nothing else.
     """
     try:
         state_dir = load_settings().state_dir
     except ConfigError as exc:  # a probe answers only "healthy or not"
-        fail(str(exc), RET_FAILED)
+        raise CommandError(str(exc), ExitCode.FAILED) from exc
     result = check(state_dir, what, max_age)
     if not quiet:
         click.echo(result.message, err=not result.ok)
-    sys.exit(RET_OK if result.ok else RET_FAILED)
+    return ExitCode.OK if result.ok else ExitCode.FAILED

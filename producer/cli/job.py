@@ -3,39 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import click
 from celery import Celery
 
+from producer.cli.exits import EPILOG, ExitCode
 from producer.connection import client_app, redact
-from producer.exit_codes import (
-    RET_CONFIG,
-    RET_CONNECT,
-    RET_FAILED,
-    RET_OK,
-    RET_RUNNING,
-    RET_TIMEOUT,
-    RET_UNKNOWN_JOB,
-    fail,
-    settings_or_exit,
-)
 from producer.job_progress import JobProgress, finished_batches, items_in_order, progress
-from producer.jobs import Job, JobExpired, JobTimeout, UnknownJob, keep_alive, load_job
-from worker_config.settings import Settings
-
-EXIT_CODES = f"""
-\b
-Exit codes:
-  {RET_OK}  the job is complete and every item succeeded
-  {RET_FAILED}  the job is complete and some items failed
-  {RET_CONNECT}  cannot reach the result backend
-  {RET_TIMEOUT}  --wait timed out (the job goes on)
-  {RET_CONFIG}  invalid settings
-  {RET_UNKNOWN_JOB}  no such job (or it expired with its results)
-  {RET_RUNNING}  the job is still running
-"""
+from producer.jobs import Job, JobTimeout, keep_alive, load_job
+from worker_config.errors import BrokerUnreachable
+from worker_config.settings import Settings, load_settings
 
 #: Width of the progress bar, in characters.
 BAR_WIDTH = 40
@@ -56,13 +34,13 @@ def progress_bar(p: JobProgress) -> str:
     )
 
 
-def _exit_code(p: JobProgress) -> int:
+def _exit_code(p: JobProgress) -> ExitCode:
     if not p.complete:
-        return RET_RUNNING
-    return RET_FAILED if p.failed else RET_OK
+        return ExitCode.RUNNING
+    return ExitCode.FAILED if p.failed else ExitCode.OK
 
 
-@click.command(epilog=EXIT_CODES)
+@click.command(epilog=EPILOG)
 @click.argument("job_id")
 @click.option(
     "--results", "show", flag_value="results", help="Print finished items as JSON lines, in order."
@@ -70,28 +48,23 @@ def _exit_code(p: JobProgress) -> int:
 @click.option("--errors", "show", flag_value="errors", help="Print only the failed items.")
 @click.option("--wait", "-w", is_flag=True, help="Wait until the job is complete.")
 @click.option("--timeout", "-t", type=click.FloatRange(0), help="Seconds to wait with --wait.")
-def job(job_id: str, show: str | None, wait: bool, timeout: float | None) -> None:
+def job(job_id: str, show: str | None, wait: bool, timeout: float | None) -> ExitCode:
     """Show a job's progress: done, failed and pending items, and a progress bar.
 
     With --results, print its finished items as JSON lines in input order (while it runs,
     the unfinished ones are left out; add --wait to get them all). With --errors, only the
-    failed items.
+    failed items. Exits 0 complete, 1 complete with failed items, 8 still running.
     """
-    settings = settings_or_exit()
+    settings = load_settings()
     app = client_app(settings)
     try:
-        sys.exit(_show(settings, app, job_id=job_id, show=show, wait=wait, timeout=timeout))
-    except UnknownJob as exc:
-        fail(str(exc), RET_UNKNOWN_JOB)
-    except OSError as exc:
-        fail(f"cannot read job {job_id} from {redact(settings.result_backend)}: {exc}", RET_CONNECT)
-    except Exception as exc:  # redis-py raises its own connection errors
-        if type(exc).__module__.startswith("redis"):
-            fail(
-                f"cannot read job {job_id} from {redact(settings.result_backend)}: {exc}",
-                RET_CONNECT,
-            )
-        raise
+        return _show(settings, app, job_id=job_id, show=show, wait=wait, timeout=timeout)
+    except Exception as exc:  # redis-py raises its own connection errors, not OSError
+        if isinstance(exc, OSError) or type(exc).__module__.startswith("redis"):
+            raise BrokerUnreachable(
+                f"cannot read job {job_id} from {redact(settings.result_backend)}: {exc}"
+            ) from exc
+        raise  # UnknownJob among them
     finally:
         app.close()
 
@@ -104,7 +77,7 @@ def _show(
     show: str | None,
     wait: bool,
     timeout: float | None,
-) -> int:
+) -> ExitCode:
     stored, created = load_job(settings, app, job_id)
     try:
         if wait and show:
@@ -117,7 +90,7 @@ def _show(
     except JobTimeout:
         keep_alive(settings, app, job_id)
         click.echo(f"\nmodelfleet: job {job_id} not complete after {timeout}s", err=True)
-        return RET_TIMEOUT
+        return ExitCode.TIMEOUT
     finished = finished_batches(stored)
     p = progress(stored, created, finished)
     if not p.complete:
@@ -140,22 +113,3 @@ def _wait_with_bar(stored: Job, created: float, timeout: float | None) -> None:
         if deadline is not None and time.monotonic() >= deadline:
             raise JobTimeout(f"not complete after {timeout}s")
         time.sleep(POLL_INTERVAL)
-
-
-def print_results(job: Job, timeout: float | None) -> int:
-    """Print a job's items as JSON lines in input order, a progress bar on stderr; the exit code."""
-    failed = 0
-    with click.progressbar(length=job.size, label="results", file=sys.stderr) as bar:
-        try:
-            for item in job.results(timeout=timeout, on_progress=bar.update):
-                failed += "error" in item
-                click.echo(json.dumps(item))
-        except JobTimeout as exc:
-            click.echo(f"\nmodelfleet: {exc}", err=True)
-            return RET_TIMEOUT
-        except JobExpired as exc:
-            click.echo(f"\nmodelfleet: {exc}", err=True)
-            return RET_UNKNOWN_JOB
-    if failed:
-        click.echo(f"modelfleet: {failed} of {job.size} items failed", err=True)
-    return RET_FAILED if failed else RET_OK

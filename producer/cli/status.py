@@ -1,0 +1,54 @@
+"""``modelfleet status``: workers, their children and models, queue depths, unsafe settings."""
+
+from __future__ import annotations
+
+import click
+
+from producer.cli.exits import EPILOG
+from producer.connection import redact
+from worker_config.errors import BrokerUnreachable
+from worker_config.settings import load_settings
+
+
+@click.command(epilog=EPILOG)
+@click.option(
+    "--timeout", type=click.FloatRange(0.1), default=1.0, help="Seconds to wait for workers."
+)
+def status(timeout: float) -> None:
+    """Show workers, their concurrency, the model each child serves, and the queue depth."""
+    from producer.durability import broker_warnings
+    from producer.status import fleet_status, queue_lines, unserved_warnings
+
+    settings = load_settings()
+    try:
+        fleet = fleet_status(settings, timeout=timeout)
+    except Exception as exc:  # redis-py, kombu and OSError all mean the same to the user here
+        raise BrokerUnreachable(
+            f"cannot read the fleet's status from {redact(settings.broker_url)}: {exc}"
+        ) from exc
+    click.echo(f"broker:  {redact(settings.broker_url)}")
+    click.echo("queues:")
+    for line in queue_lines(fleet):
+        click.echo(f"  {line}")
+    from producer.worker_info import ask_workers, describe
+
+    info = ask_workers(settings, timeout, expected=len(fleet.workers)) if fleet.workers else {}
+    click.echo(f"workers: {len(fleet.workers)}")
+    for worker in fleet.workers:
+        click.echo(f"  {worker.hostname}  concurrency {worker.concurrency}, children {worker.pids}")
+        if worker.hostname in info:
+            click.echo(f"    {describe(info[worker.hostname])}")
+        for c in worker.children:
+            click.echo(
+                f"    pid {c.pid}: model {c.model} {c.version}, loaded in {c.load_seconds}s "
+                f"({c.loads} load{'s' if c.loads != 1 else ''})"
+            )
+            if c.reload_error:
+                click.echo(
+                    f"      reload {c.reload_error.get('generation')} FAILED, old version serving: "
+                    f"{c.reload_error.get('message')}"
+                )
+    for warning in unserved_warnings(fleet):
+        click.echo(f"warning: {warning}", err=True)
+    for warning in broker_warnings(settings.broker_url):
+        click.echo(f"warning: {warning}", err=True)
