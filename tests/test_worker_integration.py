@@ -183,7 +183,7 @@ def test_cli_enqueue_wait_prints_json_lines_in_input_order(
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [item["id"] for item in lines] == [*range(10, -1, -1), "cat", 5000]
     assert lines[0]["output"]["label"] == 0  # row 10 of the digits data is a zero
-    assert done.returncode == 1, done.stderr  # RET_FAILED: two items failed
+    assert done.returncode == 1, done.stderr  # ExitCode.FAILED: two items failed
     assert "2 of 13 items failed" in done.stderr
 
     from_stdin = run_cli(fleet_env, "enqueue", "--wait", "--batch-size", "2", stdin="1\n2 3\n")
