@@ -3,7 +3,8 @@
 from tasks import predict
 from tasks.celery import app
 from worker_config import lifecycle
-from worker_config.celery_ext import control, lease
-from worker_config.observe import metrics, probes, task_log
 
-__all__ = ["app", "control", "lease", "lifecycle", "metrics", "predict", "probes", "task_log"]
+# Every worker hook is wired here, explicitly, in the order lifecycle.py writes down.
+lifecycle.connect(app)
+
+__all__ = ["app", "predict"]

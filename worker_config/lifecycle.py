@@ -1,91 +1,91 @@
-"""Worker lifecycle: check plug-ins in the parent, load the model once in each pool child."""
+"""The worker's lifecycle in one place: which handler runs on which Celery signal, in which order,
+and which periodic steps the worker parent runs.
+
+Nothing else connects a signal: the handlers are plain functions in their modules, so importing a
+module (``modelfleet probe`` imports the probe files' reader) never wires a worker hook, and the
+order below is the order Celery calls them in (receivers run in the order they were connected),
+not whatever order an import sorter leaves the imports in.
+"""
 
 from __future__ import annotations
 
-import logging
-import mmap
-import os
-import sys
+from collections.abc import Callable
 from typing import Any
 
-import redis
-from celery.signals import worker_init, worker_process_init, worker_ready
-from celery.worker import state
+from celery import Celery, bootsteps
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
+from celery.utils.dispatch import Signal
 
-from worker_config.errors import ModelfleetError
-from worker_config.plugins import resolve_model, resolve_source
-from worker_config.routing import served_models
-from worker_config.runtime import child, reload
-from worker_config.settings import get_settings
+from worker_config.celery_ext import control
+from worker_config.celery_ext.lease import LeaseRenewal
+from worker_config.celery_ext.steps import LoadFailureWatch, ProbeHeartbeat
+from worker_config.observe import metrics, probes, task_log
+from worker_config.runtime import startup, state
 
-logger = logging.getLogger(__name__)
-
-#: Exit status of a worker whose settings or plug-in names are wrong (sysexits' EX_CONFIG).
-EX_CONFIG = 78
-#: Exit status of a worker whose model failed to load in a pool child.
-EX_MODEL_LOAD = 3
-
-#: BLAS/OpenMP libraries read these when they start; children inherit them from the parent.
-_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-#: Seconds between the parent's checks for a child that failed to load the model.
-LOAD_FAILURE_POLL = 0.25
-
-_hostname = "unknown"
-#: One shared byte, set by a child whose model failed to load; shared with children by fork.
-_load_failed = mmap.mmap(-1, 1)
+Handler = Callable[..., Any]
 
 
-@worker_init.connect
-def check_before_fork(sender: Any = None, **_: Any) -> None:
-    """Fail in seconds, before any child starts, when settings or plug-in names are wrong."""
-    global _hostname
-    _hostname = getattr(sender, "hostname", None) or _hostname
-    try:
-        settings = get_settings()
-        for target in served_models(settings).values():
-            resolve_model(target)
-        resolve_source(settings.source)
-    except ModelfleetError as exc:
-        print(f"modelfleet: {exc}", file=sys.stderr)
-        raise SystemExit(EX_CONFIG) from None
-    for name in _THREAD_ENV:
-        os.environ.setdefault(name, str(settings.threads_per_child))
-    reload.board()  # made before the fork, so that the children share it
-    try:
-        client = redis.Redis.from_url(settings.result_backend, socket_timeout=5)
-        client.delete(*child.registry_keys(settings, _hostname))
-        client.close()
-    except redis.RedisError as exc:
-        logger.warning("could not reset the worker registry in Redis: %s", exc)
+def begin(sender: Any = None, **_: Any) -> None:
+    """``worker_init``: this worker's state, made before the fork so the children inherit it."""
+    state.start(getattr(sender, "hostname", None) or state.DEFAULT_HOSTNAME)
 
 
-@worker_process_init.connect
-def load_model(**_: Any) -> None:
-    """Load the model once in this pool child; on failure stop the whole worker, not loop."""
-    settings = reload.current_settings()  # a child started after a reload loads the new model
-    try:
-        loaded = [child.load(settings, name) for name in served_models(settings)]
-    except Exception as exc:
-        logger.critical("modelfleet: %s; the worker is shutting down", exc)
-        # A child that just exits is replaced by the pool and fails again forever; the flag
-        # tells the parent to shut down with a non-zero status instead.
-        _load_failed[0] = 1
-        os._exit(EX_MODEL_LOAD)
-    child.register(settings, _hostname, *loaded)
-    reload.start_watcher(settings, _hostname, child.details())
+#: Each signal's handlers, in the order they run.
+HANDLERS: tuple[tuple[Signal, tuple[Handler, ...]], ...] = (
+    # Logging is set up before anything else logs.
+    (after_setup_logger, (task_log.use_json,)),
+    (after_setup_task_logger, (task_log.use_json,)),
+    # The parent, before the fork: fail fast on bad settings, then prepare what children share.
+    (
+        worker_init,
+        (
+            startup.check_config,  # exit EX_CONFIG before any state is made or child started
+            begin,  # the worker's state: hostname, reload board, load-failure byte
+            startup.limit_threads,  # BLAS/OpenMP threads, read by libraries the children load
+            startup.reset_registry,  # forget the previous run's children in `modelfleet status`
+            metrics.prepare,  # the multiprocess directory every child writes samples to
+            probes.start_fresh,  # alive from now on; ready once every child has loaded
+        ),
+    ),
+    # Each pool child: load, then tell the world; marked ready last, once all of it is done.
+    (
+        worker_process_init,
+        (
+            startup.load_models,  # on failure: flag the parent and exit EX_MODEL_LOAD
+            startup.register_child,  # its models in the worker registry
+            startup.watch_reloads,  # follow reload requests from now on
+            task_log.record_load,  # the load time, as a metric
+            probes.mark_child_loaded,  # ready
+        ),
+    ),
+    # The parent, children forked: serve metrics (no child inherits the server's thread).
+    (worker_ready, (metrics.serve,)),
+    (task_prerun, (task_log.task_started,)),
+    (task_postrun, (task_log.task_finished,)),
+    (worker_process_shutdown, (metrics.child_exits,)),
+    (worker_shutdown, (metrics.clean_up, probes.remove_state)),
+)
+
+#: The parent's periodic work, started with the worker and cancelled when it stops.
+STEPS: tuple[type[bootsteps.StartStopStep], ...] = (LoadFailureWatch, LeaseRenewal, ProbeHeartbeat)
 
 
-@worker_ready.connect
-def watch_for_load_failure(sender: Any = None, **_: Any) -> None:
-    """In the parent's event loop, stop the worker with ``EX_MODEL_LOAD`` once a child failed."""
-
-    def check() -> None:
-        if _load_failed[0]:
-            logger.critical(
-                "modelfleet: a pool child could not load the model; stopping the worker"
-            )
-            # Celery's own signal handlers stop the worker the same way.
-            state.should_stop = EX_MODEL_LOAD  # type: ignore[assignment]
-
-    sender.timer.call_repeatedly(LOAD_FAILURE_POLL, check)
+def connect(app: Celery) -> None:
+    """Wire the handlers, the worker steps and the remote-control commands; idempotent."""
+    for signal, handlers in HANDLERS:
+        for handler in handlers:
+            # The ID makes a second connect() a no-op; it need only be unique per signal.
+            uid = f"modelfleet:{handler.__module__}.{handler.__qualname__}"
+            signal.connect(handler, weak=False, dispatch_uid=uid)
+    app.steps["worker"].update(STEPS)
+    control.register()

@@ -1,5 +1,5 @@
 """``modelfleet probe ready|alive``: health checks for systemd, Docker and Kubernetes that read
-the files the worker writes (``worker_config/observe/probes.py``), not the broker."""
+the files the worker writes (``worker_config/records/health.py``), not the broker."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import click
 
 from producer.cli.exits import EPILOG, CommandError, ExitCode
 from worker_config.errors import ConfigError
-from worker_config.observe.probes import DEFAULT_MAX_AGE, check
+from worker_config.records.health import DEFAULT_MAX_AGE, check
 from worker_config.settings import load_settings
 
 

@@ -1,8 +1,11 @@
-"""``modelfleet_info``: ask a worker what it serves, answered by the parent without waking a model.
+"""modelfleet's remote-control commands, registered with Celery by ``register()`` (lifecycle.py).
 
-The parent never loads the model; it reads what each child recorded in the worker registry
+``modelfleet_info`` asks a worker what it serves, answered by the parent without waking a model:
+the parent never loads the model; it reads what each child recorded in the worker registry
 (worker_config/runtime/child.py) and adds what only it knows: which children are alive and how many
 tasks are done. ``celery -A tasks inspect modelfleet_info`` and ``modelfleet status`` ask it.
+
+``modelfleet_reload`` and ``pool_restart`` post a rolling reload (worker_config/runtime/reload.py).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Any
 
 import redis
 from celery.worker import state as worker_state
-from celery.worker.control import inspect_command
+from celery.worker.control import control_command, inspect_command
 
+from worker_config.runtime import reload
 from worker_config.runtime.child import registry_keys
 from worker_config.settings import get_settings
 
@@ -86,8 +90,39 @@ def worker_info(hostname: str, pool_info: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-@inspect_command(name=COMMAND)
 def modelfleet_info(state: Any, **_: Any) -> dict[str, Any]:
     """Model name and version per child, load time, children alive, tasks done."""
     consumer = state.consumer
     return worker_info(consumer.hostname, consumer.pool.info)
+
+
+def modelfleet_reload(
+    state: Any, model_path: str | None = None, model: str | None = None, **_: Any
+) -> dict[str, Any]:
+    """Reload the model in every child, one at a time, optionally from a new weights file."""
+    generation = reload.request(model_path or None, model or None)
+    return {"ok": f"reload generation {generation} started", "generation": generation}
+
+
+def pool_restart(state: Any, **_: Any) -> dict[str, Any]:
+    """A pool restart reloads the model from its configured place, rolling and safely.
+
+    Replaces Celery's own, which restarts every child at once and, with a model that then fails
+    to load, would take the worker down.
+    """
+    return modelfleet_reload(state)
+
+
+def register() -> None:
+    """Add the commands to Celery's registry (replacing its ``pool_restart``); idempotent.
+
+    Called by ``lifecycle.connect`` rather than at import, so that importing this module changes
+    nothing; ``celery inspect``/``control`` check names against this registry too.
+    """
+    inspect_command(name=COMMAND)(modelfleet_info)
+    control_command(args=[("model_path", str), ("model", str)], signature="[model_path [model]]")(
+        modelfleet_reload
+    )
+    control_command(name="pool_restart", args=[("reload", bool)], signature="[reload]")(
+        pool_restart
+    )

@@ -4,6 +4,7 @@ kombu's Redis transport hands an unacknowledged task to another worker once it h
 longer than the visibility timeout, even if the first worker is still running it (celery#5935,
 kombu#337). Like Dramatiq's workers, the parent renews the lease of each task it holds a few
 times per timeout; a worker that dies stops renewing, and its tasks come back one timeout later.
+``LeaseRenewal`` does it as a bootstep that ``lifecycle.py`` adds to the worker.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import time
 from typing import Any
 
 import redis
-from celery.signals import worker_ready
 from celery.worker import state
 
+from worker_config.celery_ext.steps import Repeating
 from worker_config.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -50,16 +51,22 @@ def renew(client: redis.Redis, tags: list[str]) -> int:
     return int(changed or 0)
 
 
-@worker_ready.connect
-def keep_leases(sender: Any = None, **_: Any) -> None:
+class LeaseRenewal(Repeating):
     """In the parent's event loop, renew the leases of held tasks a few times per timeout."""
-    settings = get_settings()
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=5, socket_connect_timeout=5)
 
-    def tick() -> None:
+    def start(self, parent: Any) -> None:
+        settings = get_settings()
+        client = redis.Redis.from_url(
+            settings.broker_url, socket_timeout=5, socket_connect_timeout=5
+        )
+        self.client = client
+        super().start(parent)
+
+    def interval(self, worker: Any) -> float:
+        return renew_interval(get_settings())
+
+    def tick(self, worker: Any) -> None:
         try:
-            renew(client, held_delivery_tags())
+            renew(self.client, held_delivery_tags())
         except redis.RedisError as exc:  # Redis restarting: kombu reconnects, we try again
             logger.debug("could not renew task leases: %s", exc)
-
-    sender.timer.call_repeatedly(renew_interval(settings), tick)

@@ -4,6 +4,7 @@ prometheus-client's multiprocess mode: each child writes its samples to files in
 that the parent made before forking; the parent's HTTP server sums them. On only when
 ``MODELFLEET_METRICS_PORT`` is set. Flower's own ``/metrics`` covers task events and workers;
 these cover what Flower cannot see: model load time, batch sizes, per-item inference time.
+The handlers here are connected by ``lifecycle.py``; importing this module connects nothing.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from celery.signals import worker_init, worker_process_shutdown, worker_ready, worker_shutdown
-
+from worker_config.runtime.state import current
 from worker_config.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -27,25 +27,23 @@ LOAD_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 10_000)
 PER_ITEM_BUCKETS = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1, 5)
 
-_metrics: dict[str, Any] = {}
-_dir: str | None = None
-
 
 def enabled() -> bool:
     """True in a worker (parent or child) started with ``MODELFLEET_METRICS_PORT``."""
-    return _dir is not None
+    return current().metrics_dir is not None
 
 
 def _define() -> dict[str, Any]:
     """The metric objects, made in the child on first use (they must see the multiproc dir)."""
-    if not _metrics:
+    metrics = current().metrics
+    if not metrics:
         from prometheus_client import Counter, Histogram, values
 
         # If anything imported prometheus-client before the directory was set, its values
         # would live in this process only; switch to the file-backed kind.
         if not getattr(values.ValueClass, "__name__", "").startswith("MmapedValue"):
             values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
-        _metrics.update(
+        metrics.update(
             load=Histogram(
                 "modelfleet_model_load_seconds",
                 "Seconds a pool child took to load its model.",
@@ -73,7 +71,7 @@ def _define() -> dict[str, Any]:
             ),
             tasks=Counter("modelfleet_tasks", "Tasks by name and final state.", ["task", "state"]),
         )
-    return _metrics
+    return metrics
 
 
 def observe_load(model: str, version: str, seconds: float) -> None:
@@ -99,27 +97,24 @@ def observe_task(
         m["dead"].inc(dead)
 
 
-@worker_init.connect
 def prepare(**_: Any) -> None:
     """Before the fork: a fresh directory that every child writes its samples to."""
-    global _dir
     if get_settings().metrics_port is None:
         return
-    _dir = tempfile.mkdtemp(prefix="modelfleet-metrics-")
-    os.environ[MULTIPROC_ENV] = _dir
+    folder = current().metrics_dir = tempfile.mkdtemp(prefix="modelfleet-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
 
 
-@worker_ready.connect
 def serve(**_: Any) -> None:
     """After the fork, so no child inherits the server's thread: sum the children's files."""
-    settings = get_settings()
-    if _dir is None or settings.metrics_port is None:
+    settings, folder = get_settings(), current().metrics_dir
+    if folder is None or settings.metrics_port is None:
         return
     from prometheus_client import CollectorRegistry, start_http_server
     from prometheus_client.multiprocess import MultiProcessCollector
 
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=_dir)  # type: ignore[no-untyped-call]
+    MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
     start_http_server(settings.metrics_port, settings.metrics_address, registry=registry)
     logger.info(
         "modelfleet: metrics on http://%s:%d/metrics",
@@ -128,7 +123,6 @@ def serve(**_: Any) -> None:
     )
 
 
-@worker_process_shutdown.connect
 def child_exits(**_: Any) -> None:
     if enabled():
         from prometheus_client import multiprocess
@@ -136,7 +130,7 @@ def child_exits(**_: Any) -> None:
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
-@worker_shutdown.connect
 def clean_up(**_: Any) -> None:
-    if _dir is not None:
-        shutil.rmtree(_dir, ignore_errors=True)
+    folder = current().metrics_dir
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)

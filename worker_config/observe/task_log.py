@@ -1,7 +1,8 @@
 """One log line per task (ID, batch size, seconds, outcome), and a JSON log format to choose.
 
 ``MODELFLEET_LOG_FORMAT=json`` turns every worker log line into one JSON object, with the
-task line's fields as keys, for log shippers that parse JSON.
+task line's fields as keys, for log shippers that parse JSON. The handlers here are connected by
+``lifecycle.py``; importing this module connects nothing.
 """
 
 from __future__ import annotations
@@ -11,18 +12,10 @@ import logging
 import time
 from typing import Any
 
-from celery.signals import (
-    after_setup_logger,
-    after_setup_task_logger,
-    task_postrun,
-    task_prerun,
-    worker_init,
-    worker_process_init,
-)
-
 from worker_config.contract import PREDICT_BATCH
 from worker_config.observe import metrics
 from worker_config.runtime import child
+from worker_config.runtime.state import current
 from worker_config.settings import get_settings
 
 logger = logging.getLogger("modelfleet.tasks")
@@ -32,8 +25,6 @@ TASK_FIELDS = ("task_id", "task", "batch_size", "seconds", "outcome", "ok", "err
 
 #: Error type of items whose input killed its child too often (records/dead_letters.py).
 DEAD_LETTERED = "DeadLettered"
-
-_started: dict[str, float] = {}
 
 
 class JsonFormatter(logging.Formatter):
@@ -53,8 +44,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-@after_setup_logger.connect
-@after_setup_task_logger.connect
 def use_json(logger: logging.Logger | None = None, **_: Any) -> None:
     if logger is None or get_settings().log_format != "json":
         return
@@ -62,10 +51,9 @@ def use_json(logger: logging.Logger | None = None, **_: Any) -> None:
         handler.setFormatter(JsonFormatter())
 
 
-@task_prerun.connect
 def task_started(task_id: str | None = None, **_: Any) -> None:
     if task_id:
-        _started[task_id] = time.perf_counter()
+        current().task_started[task_id] = time.perf_counter()
 
 
 def _batch_size(task_name: str, args: Any) -> int:
@@ -84,7 +72,6 @@ def item_counts(retval: Any) -> tuple[int, int, int]:
     return len(items) - len(errors), len(errors), dead
 
 
-@task_postrun.connect
 def task_finished(
     task_id: str | None = None,
     task: Any = None,
@@ -93,7 +80,8 @@ def task_finished(
     state: str | None = None,
     **_: Any,
 ) -> None:
-    seconds = time.perf_counter() - _started.pop(task_id or "", time.perf_counter())
+    started = current().task_started.pop(task_id or "", time.perf_counter())
+    seconds = time.perf_counter() - started
     name = getattr(task, "name", "?")
     batch = _batch_size(name, args)
     ok, errors, dead = item_counts(retval) if state == "SUCCESS" else (0, batch, 0)
@@ -124,13 +112,8 @@ def task_finished(
     )
 
 
-@worker_init.connect
-def _after_other_handlers(**_: Any) -> None:
-    # Connected now, so it runs after signals.load_model, which loads the model in the child.
-    worker_process_init.connect(_record_load, weak=False)
-
-
-def _record_load(**_: Any) -> None:
-    for loaded in list(child._loaded.values()):
+def record_load(**_: Any) -> None:
+    """``worker_process_init``, after the models loaded: how long each took, as a metric."""
+    for loaded in child.loaded_models():
         model = loaded.predictor.model
         metrics.observe_load(model.name, model.version, loaded.load_seconds)

@@ -32,20 +32,21 @@ def costs_key(settings: Settings, model: str) -> str:
 
 
 @dataclass
-class _Meter:
+class Meter:
+    """One child's moving average of seconds per item for one model, and when it last wrote it."""
+
     per_item: float | None = None
     flushed_at: float = 0.0
 
 
-_meters: dict[str, _Meter] = {}
 _client: list[redis.Redis] = []
 
 
-def observe(model: str, items: int, seconds: float) -> None:
-    """Record one batch's time in this child; flush the average to Redis now and then."""
+def observe(meters: dict[str, Meter], model: str, items: int, seconds: float) -> None:
+    """Record one batch's time in a child's ``meters``; flush the average to Redis now and then."""
     if items < MIN_ITEMS:
         return
-    meter = _meters.setdefault(model, _Meter())
+    meter = meters.setdefault(model, Meter())
     sample = seconds / items
     previous = meter.per_item
     meter.per_item = sample if previous is None else previous + SMOOTHING * (sample - previous)

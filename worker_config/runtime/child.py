@@ -19,6 +19,7 @@ import redis
 from worker_config import routing
 from worker_config.errors import ModelLoadError
 from worker_config.plugins import resolve_model, resolve_source
+from worker_config.runtime import state
 from worker_config.runtime.inference import Predictor
 from worker_config.settings import Settings
 
@@ -34,16 +35,13 @@ class Loaded:
     load_seconds: float
 
 
-#: The models this process loaded, by their name in ``MODELFLEET_MODEL``.
-_loaded: dict[str, Loaded] = {}
-
-
 def load(settings: Settings, name: str | None = None) -> Loaded:
     """Load one served model (default: the default model) into this process, once."""
     name = name or routing.primary_model(settings)
-    if name not in _loaded:
-        _loaded[name] = build(settings, name)
-    return _loaded[name]
+    models = state.current().models
+    if name not in models:
+        models[name] = build(settings, name)
+    return models[name]
 
 
 def build(settings: Settings, name: str) -> Loaded:
@@ -79,18 +77,18 @@ def build(settings: Settings, name: str) -> Loaded:
 
 def replace(name: str, loaded: Loaded) -> None:
     """Serve ``loaded`` as ``name`` from the next task on; the running task keeps the old one."""
-    _loaded[name] = loaded
+    state.current().models[name] = loaded
 
 
 def loaded_models() -> list[Loaded]:
     """The models this process serves now."""
-    return list(_loaded.values())
+    return list(state.current().models.values())
 
 
 def details() -> dict[str, Any]:
     """What the models report about themselves (e.g. torch threads), for the worker registry."""
     facts: dict[str, Any] = {}
-    for loaded in _loaded.values():
+    for loaded in state.current().models.values():
         facts.update(getattr(loaded.predictor.model, "details", None) or {})
     return facts
 

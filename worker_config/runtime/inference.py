@@ -14,6 +14,7 @@ from worker_config.contract import ResultItem, error_item, ok_item, validate_id
 from worker_config.errors import InferenceError, InvalidBatch, InvalidInput, ItemError
 from worker_config.plugins import InputSource, Model
 from worker_config.records import costs
+from worker_config.runtime.state import current
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class Predictor:
             )
         started = time.perf_counter()
         items = self._run(ids)
-        costs.observe(self.model.name, len(ids), time.perf_counter() - started)  # sizes batches
+        seconds = time.perf_counter() - started
+        costs.observe(current().meters, self.model.name, len(ids), seconds)  # sizes batches
         return items
 
     def _run(self, raw_ids: Sequence[object]) -> list[ResultItem]:

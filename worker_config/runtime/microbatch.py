@@ -38,6 +38,7 @@ from celery import states
 
 from worker_config.contract import PREDICT, ResultItem
 from worker_config.runtime.inference import Predictor
+from worker_config.runtime.state import current
 from worker_config.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -215,12 +216,9 @@ def _meta(backend: Any, task_id: str, item: ResultItem) -> dict[str, Any]:
     return meta
 
 
-_batcher: MicroBatcher | None = None
-
-
 def for_this_child(settings: Settings, backend: Any) -> MicroBatcher:
     """This process's batcher, made on first use: after the fork, so its connections are its."""
-    global _batcher
-    if _batcher is None:
-        _batcher = MicroBatcher(settings, backend)
-    return _batcher
+    state = current()
+    if state.batcher is None:
+        state.batcher = MicroBatcher(settings, backend)
+    return state.batcher

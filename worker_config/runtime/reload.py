@@ -13,72 +13,29 @@ from __future__ import annotations
 
 import json
 import logging
-import mmap
-import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import redis
-from celery.worker.control import control_command
 
 from worker_config.routing import served_models
 from worker_config.runtime import child
+from worker_config.runtime.board import Board, State
+from worker_config.runtime.state import current
 from worker_config.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-#: Bytes of the board the parent and its children share (a JSON document).
-BOARD_BYTES = 64 * 1024
 #: Seconds between a child's looks at the board.
 POLL_SECONDS = 0.2
 
-State = dict[str, Any]
-
-
-class Board:
-    """A small JSON document in anonymous shared memory, made by the parent before it forks."""
-
-    def __init__(self) -> None:
-        context = multiprocessing.get_context("fork")
-        self._memory = mmap.mmap(-1, BOARD_BYTES)
-        self._lock = context.Lock()
-        #: Held by the child that is loading, so the other children keep serving meanwhile.
-        self.load_slot = context.Lock()
-
-    def read(self) -> State:
-        with self._lock:
-            return self._read()
-
-    def update(self, change: Callable[[State], None]) -> State:
-        with self._lock:
-            state = self._read()
-            change(state)
-            data = json.dumps(state).encode()
-            if len(data) + 4 > BOARD_BYTES:
-                raise ValueError("reload request too large")
-            self._memory[: 4 + len(data)] = len(data).to_bytes(4, "little") + data
-            return state
-
-    def _read(self) -> State:
-        size = int.from_bytes(self._memory[:4], "little")
-        state: State = json.loads(self._memory[4 : 4 + size]) if size else {}
-        state.setdefault("generation", 0)
-        return state
-
-
-_board: Board | None = None
-
 
 def board() -> Board:
-    """This worker's board; the parent makes it in ``worker_init`` so that children share it."""
-    global _board
-    if _board is None:
-        _board = Board()
-    return _board
+    """This worker's board, made by the parent in ``worker_init`` so that children share it."""
+    return current().board
 
 
 def request(model_path: str | None = None, model: str | None = None) -> int:
@@ -96,29 +53,6 @@ def request(model_path: str | None = None, model: str | None = None) -> int:
         model_path or "unchanged",
     )
     return generation
-
-
-@control_command(
-    args=[("model_path", str), ("model", str)],
-    signature="[model_path [model]]",
-)
-def modelfleet_reload(
-    state: Any, model_path: str | None = None, model: str | None = None, **_: Any
-) -> dict[str, Any]:
-    """Reload the model in every child, one at a time, optionally from a new weights file."""
-    generation = request(model_path or None, model or None)
-    return {"ok": f"reload generation {generation} started", "generation": generation}
-
-
-@control_command(name="pool_restart", args=[("reload", bool)], signature="[reload]")
-def pool_restart(state: Any, **_: Any) -> dict[str, Any]:
-    """A pool restart reloads the model from its configured place, rolling and safely.
-
-    Replaces Celery's own, which restarts every child at once and, with a model that then fails
-    to load, would take the worker down.
-    """
-    reply: dict[str, Any] = modelfleet_reload(state)
-    return reply
 
 
 def effective_settings(settings: Settings) -> Settings:

@@ -1,0 +1,57 @@
+"""Reading the probe files a worker writes (``observe/probes.py``): what ``modelfleet probe`` does.
+
+Kept apart from the writer so that a probe, run every few seconds by Kubernetes, imports no worker
+code: no Celery signals, no model plug-ins, only the file layout and its reading.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+#: A heartbeat older than this many seconds means the parent's event loop is stuck or gone.
+DEFAULT_MAX_AGE = 15.0
+#: The file the worker parent rewrites on each heartbeat, under its node directory.
+STATE_FILE = "state.json"
+
+
+def node_dir(state_dir: Path, hostname: str) -> Path:
+    """The directory of one worker (node name ``name@host``) under the state directory."""
+    return state_dir / hostname.replace("/", "_")
+
+
+@dataclass
+class ProbeResult:
+    ok: bool
+    message: str
+
+
+def check(state_dir: Path, what: str, max_age: float = DEFAULT_MAX_AGE) -> ProbeResult:
+    """``alive``: every worker heartbeats; ``ready``: also every child has loaded its model."""
+    states = sorted(state_dir.glob(f"*/{STATE_FILE}")) if state_dir.is_dir() else []
+    if not states:
+        return ProbeResult(False, f"no worker state under {state_dir} (is MODELFLEET_STATE_DIR?)")
+    lines, ok = [], True
+    for path in states:
+        node = path.parent.name
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            ok = False
+            lines.append(f"{node}: unreadable state ({exc})")
+            continue
+        age = time.time() - float(state["heartbeat"])
+        if age > max_age:
+            ok = False
+            lines.append(f"{node}: not alive, last heartbeat {age:.0f}s ago (limit {max_age:g}s)")
+        elif what == "ready" and not state["ready"]:
+            ok = False
+            lines.append(
+                f"{node}: not ready, {len(state['loaded'])} of {len(state['children'])} "
+                "children have loaded the model"
+            )
+        else:
+            lines.append(f"{node}: {what} ({len(state['children'])} children)")
+    return ProbeResult(ok, "\n".join(lines))
