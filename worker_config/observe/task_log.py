@@ -1,12 +1,11 @@
 """One log line per task (ID, batch size, seconds, outcome), and a JSON log format to choose.
 
 ``MODELFLEET_LOG_FORMAT=json`` turns every worker log line into one JSON object, with the
-task line's fields as keys, for log shippers that parse JSON.
+task line's fields as keys, for log shippers that parse JSON (json_log.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -22,6 +21,7 @@ from celery.signals import (
 
 from worker_config.contract import PREDICT_BATCH
 from worker_config.observe import metrics
+from worker_config.observe.json_log import JsonFormatter
 from worker_config.runtime import child
 from worker_config.settings import get_settings
 
@@ -34,23 +34,6 @@ TASK_FIELDS = ("task_id", "task", "batch_size", "seconds", "outcome", "ok", "err
 DEAD_LETTERED = "DeadLettered"
 
 _started: dict[str, float] = {}
-
-
-class JsonFormatter(logging.Formatter):
-    """``{"time": ..., "level": ..., "logger": ..., "message": ..., <task fields>}`` per line."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
-            "level": record.levelname,
-            "logger": record.name,
-            "process": record.process,
-            "message": record.getMessage(),
-        }
-        entry.update({k: getattr(record, k) for k in TASK_FIELDS if hasattr(record, k)})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
 
 
 @after_setup_logger.connect
