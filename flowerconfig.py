@@ -4,6 +4,7 @@ Basic auth comes from MODELFLEET_FLOWER_USER / MODELFLEET_FLOWER_PASSWORD (or Fl
 FLOWER_BASIC_AUTH); see worker_config/flower.py.
 """
 
+import os
 import sys
 
 from tornado.options import options
@@ -16,4 +17,4 @@ try:
     globals().update(flower_options(load_settings(), options))
 except ModelfleetError as _exc:
     print(f"modelfleet: {_exc}", file=sys.stderr)
-    sys.exit(78)
+    sys.exit(os.EX_CONFIG)  # 78: a restart cannot fix a wrong setting (systemd unit)
