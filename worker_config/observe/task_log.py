@@ -1,19 +1,19 @@
 """One log line per task (ID, batch size, seconds, outcome), and a JSON log format to choose.
 
 ``MODELFLEET_LOG_FORMAT=json`` turns every worker log line into one JSON object, with the
-task line's fields as keys, for log shippers that parse JSON. The handlers here are connected by
-``lifecycle.py``; importing this module connects nothing.
+task line's fields as keys, for log shippers that parse JSON (json_log.py). The handlers here are
+connected by ``lifecycle.py``; importing this module connects nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
 from worker_config.contract import PREDICT_BATCH
 from worker_config.observe import metrics
+from worker_config.observe.json_log import JsonFormatter
 from worker_config.runtime import child
 from worker_config.runtime.state import current
 from worker_config.settings import get_settings
@@ -25,23 +25,6 @@ TASK_FIELDS = ("task_id", "task", "batch_size", "seconds", "outcome", "ok", "err
 
 #: Error type of items whose input killed its child too often (records/dead_letters.py).
 DEAD_LETTERED = "DeadLettered"
-
-
-class JsonFormatter(logging.Formatter):
-    """``{"time": ..., "level": ..., "logger": ..., "message": ..., <task fields>}`` per line."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
-            "level": record.levelname,
-            "logger": record.name,
-            "process": record.process,
-            "message": record.getMessage(),
-        }
-        entry.update({k: getattr(record, k) for k in TASK_FIELDS if hasattr(record, k)})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
 
 
 def use_json(logger: logging.Logger | None = None, **_: Any) -> None:

@@ -1,0 +1,213 @@
+"""Canaries: the Celery, kombu and prometheus-client internals we patch or call still exist.
+
+modelfleet overrides or calls private methods and attributes of its dependencies (see
+worker_config/celery_ext/ and the names below). A release that renames one breaks a worker
+only at run time, under a broker outage or a malformed message; these tests break at once,
+naming the attribute, the installed version and the range pyproject.toml admits. When one
+fails: adapt the code that uses it, then move the range in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tomllib
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def admitted(package: str) -> str:
+    """The range of ``package`` in pyproject.toml's dependencies, as written there."""
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    for requirement in project["dependencies"]:
+        name = requirement.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip()
+        if name == package:
+            return str(requirement)
+    return f"{package} (not a direct dependency)"
+
+
+def check(ok: bool, package: str, what: str, used_by: str) -> None:
+    if not ok:
+        pytest.fail(
+            f"{what} is missing or changed in {package} {version(package)} (pyproject.toml "
+            f"admits {admitted(package)}); {used_by} relies on it: adapt that code, then move "
+            "the range.",
+            pytrace=False,
+        )
+
+
+def params(function: Callable[..., Any]) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+# kombu ------------------------------------------------------------------------------------
+
+
+def test_kombu_redis_channel_reads_the_queue_through_brpop_read() -> None:
+    from kombu.transport import redis as kombu_redis
+
+    channel = kombu_redis.Channel
+    check(
+        callable(getattr(channel, "_brpop_read", None)),
+        "kombu",
+        "kombu.transport.redis.Channel._brpop_read(**options)",
+        "worker_config/celery_ext/transport.py (drops malformed queue entries)",
+    )
+    # Our override only runs if the channel dispatches BRPOP replies through the method.
+    check(
+        "self._brpop_read" in inspect.getsource(channel.__init__),
+        "kombu",
+        "Channel.handlers['BRPOP'] bound to self._brpop_read",
+        "worker_config/celery_ext/transport.py",
+    )
+
+
+def test_kombu_redis_qos_keeps_delivered_messages_in_delivered() -> None:
+    from kombu.transport import redis as kombu_redis
+
+    qos = kombu_redis.QoS(SimpleNamespace(do_restore=False), prefetch_count=1)
+    check(
+        hasattr(qos, "_delivered"),
+        "kombu",
+        "kombu.transport.redis.QoS._delivered",
+        "worker_config/celery_ext/transport.py (QoS.restore_unacked's warning)",
+    )
+    check(
+        callable(getattr(kombu_redis.QoS, "restore_unacked", None))
+        and params(kombu_redis.QoS.restore_unacked)[:2] == ["self", "client"],
+        "kombu",
+        "kombu.transport.redis.QoS.restore_unacked(client=None)",
+        "worker_config/celery_ext/transport.py",
+    )
+
+
+def test_kombu_virtual_channel_registers_consumers_in_connection_callbacks() -> None:
+    from kombu import Connection
+
+    with Connection("memory://") as connection:
+        channel = connection.default_channel
+        channel.queue_declare("canary")
+
+        def callback(message: object) -> None:
+            pass
+
+        channel.basic_consume("canary", no_ack=True, callback=callback, consumer_tag="c")
+        callbacks = getattr(channel.connection, "_callbacks", None)
+        check(
+            isinstance(callbacks, dict) and "canary" in callbacks,
+            "kombu",
+            "Transport._callbacks[queue], filled by virtual Channel.basic_consume",
+            "worker_config/celery_ext/transport.py (checks each entry before kombu's callback)",
+        )
+
+
+def test_kombu_redis_channel_knows_our_transport_options() -> None:
+    from kombu.transport import redis as kombu_redis
+
+    channel = kombu_redis.Channel
+    for option in ("unacked_restore_interval", "unacked_restore_throttle", "visibility_timeout"):
+        check(
+            option in channel.from_transport_options and hasattr(channel, option),
+            "kombu",
+            f"the Redis transport option {option!r}",
+            "worker_config/celeryconfig.py (broker_transport_options)",
+        )
+
+
+def test_kombu_redis_unacked_keys_are_the_ones_we_write() -> None:
+    from kombu.transport import redis as kombu_redis
+
+    from worker_config.runtime import microbatch
+
+    channel = kombu_redis.Channel
+    check(
+        (channel.unacked_key, channel.unacked_index_key)
+        == (microbatch.UNACKED_KEY, microbatch.UNACKED_INDEX_KEY),
+        "kombu",
+        f"the unacked keys {microbatch.UNACKED_KEY!r} and {microbatch.UNACKED_INDEX_KEY!r}",
+        "worker_config/runtime/microbatch.py and celery_ext/lease.py (Lua and ZADD on them)",
+    )
+
+
+def test_kombu_producer_publishes_in_batches() -> None:
+    import kombu.exceptions
+    from kombu import Producer
+
+    check(
+        callable(getattr(Producer, "batch", None)) and "max_size" in params(Producer.batch),
+        "kombu",
+        "kombu.Producer.batch(max_size=...) (new in kombu 5.7)",
+        "producer/executor.py (one pipelined round trip per chunk of tasks)",
+    )
+    check(
+        isinstance(getattr(kombu.exceptions, "BatchPublishError", None), type),
+        "kombu",
+        "kombu.exceptions.BatchPublishError (new in kombu 5.7)",
+        "producer/executor.py (resends a chunk cut off mid-send)",
+    )
+
+
+# celery -----------------------------------------------------------------------------------
+
+
+def test_celery_request_announces_a_cancel_in_announce_cancelled() -> None:
+    from celery.worker.request import Request
+
+    check(
+        callable(getattr(Request, "_announce_cancelled", None))
+        and "emit_retry" in params(Request._announce_cancelled),
+        "celery",
+        "celery.worker.request.Request._announce_cancelled(emit_retry=True)",
+        "worker_config/celery_ext/task_request.py (a cancel survives an unreachable backend)",
+    )
+    check(
+        getattr(Request, "_already_cancelled", None) is False,
+        "celery",
+        "celery.worker.request.Request._already_cancelled",
+        "worker_config/celery_ext/task_request.py",
+    )
+
+
+def test_celery_backend_builds_result_meta_in_get_result_meta() -> None:
+    from celery.backends.base import BaseBackend
+
+    method = getattr(BaseBackend, "_get_result_meta", None)
+    check(
+        callable(method)
+        and {"result", "state", "traceback", "request"} <= set(params(method) if method else []),
+        "celery",
+        "celery.backends.base.BaseBackend._get_result_meta(result, state, traceback, request)",
+        "worker_config/runtime/microbatch.py (stores followers' results as Celery would)",
+    )
+
+
+def test_celery_worker_state_lists_held_requests() -> None:
+    from celery.worker import state
+
+    for name in ("reserved_requests", "active_requests"):
+        check(
+            hasattr(state, name),
+            "celery",
+            f"celery.worker.state.{name}",
+            "worker_config/celery_ext/lease.py and control.py (the tasks this worker holds)",
+        )
+
+
+# prometheus-client ------------------------------------------------------------------------
+
+
+def test_prometheus_client_values_can_be_switched_to_multiprocess() -> None:
+    from prometheus_client import values
+
+    check(
+        hasattr(values, "ValueClass") and callable(getattr(values, "MultiProcessValue", None)),
+        "prometheus-client",
+        "prometheus_client.values.ValueClass and MultiProcessValue()",
+        "worker_config/observe/metrics.py (file-backed values across prefork children)",
+    )
