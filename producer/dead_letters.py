@@ -11,6 +11,7 @@ from producer.connection import redact
 from producer.executor import FleetExecutor
 from producer.exit_codes import RET_CONNECT, RET_OK, fail, settings_or_exit
 from producer.job_command import print_results
+from worker_config import clients
 from worker_config.errors import BrokerUnreachable
 from worker_config.records import dead_letters as letters
 
@@ -30,7 +31,7 @@ def dead_letters(replay: bool, wait: bool, timeout: float | None) -> None:
     4 timed out, 5 invalid settings.
     """
     settings = settings_or_exit()
-    client = redis.Redis.from_url(settings.result_backend, socket_connect_timeout=3)
+    client = clients.backend(settings, clients.Purpose.SHORT)
     try:
         entries = letters.read(client, settings)
         if not replay:
@@ -57,5 +58,3 @@ def dead_letters(replay: bool, wait: bool, timeout: float | None) -> None:
             f"cannot read the dead letters from {redact(settings.result_backend)}: {exc}",
             RET_CONNECT,
         )
-    finally:
-        client.close()

@@ -8,12 +8,12 @@ import os
 import sys
 from typing import Any
 
-import redis
 from celery.signals import worker_init, worker_process_init, worker_ready
 from celery.worker import state
 
 from worker_config.errors import ModelfleetError
 from worker_config.plugins import resolve_model, resolve_source
+from worker_config.records import registry
 from worker_config.routing import served_models
 from worker_config.runtime import child, reload
 from worker_config.settings import get_settings
@@ -52,12 +52,7 @@ def check_before_fork(sender: Any = None, **_: Any) -> None:
     for name in _THREAD_ENV:
         os.environ.setdefault(name, str(settings.threads_per_child))
     reload.board()  # made before the fork, so that the children share it
-    try:
-        client = redis.Redis.from_url(settings.result_backend, socket_timeout=5)
-        client.delete(*child.registry_keys(settings, _hostname))
-        client.close()
-    except redis.RedisError as exc:
-        logger.warning("could not reset the worker registry in Redis: %s", exc)
+    registry.reset(settings, _hostname)
 
 
 @worker_process_init.connect

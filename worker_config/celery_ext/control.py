@@ -1,13 +1,13 @@
 """``modelfleet_info``: ask a worker what it serves, answered by the parent without waking a model.
 
 The parent never loads the model; it reads what each child recorded in the worker registry
-(worker_config/runtime/child.py) and adds what only it knows: which children are alive and how many
-tasks are done. ``celery -A tasks inspect modelfleet_info`` and ``modelfleet status`` ask it.
+(worker_config/records/registry.py) and adds what only it knows: which children are alive and
+how many tasks are done. ``celery -A tasks inspect modelfleet_info`` and ``modelfleet status``
+ask it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -15,14 +15,10 @@ import redis
 from celery.worker import state as worker_state
 from celery.worker.control import inspect_command
 
-from worker_config.runtime.child import registry_keys
+from worker_config import clients
+from worker_config.contract import INFO_COMMAND
+from worker_config.records import registry
 from worker_config.settings import get_settings
-
-#: Seconds the parent waits for Redis while answering; it is busy in the meantime.
-REGISTRY_TIMEOUT = 2.0
-
-#: The command's name, as producers send it.
-COMMAND = "modelfleet_info"
 
 
 def _alive(pid: int) -> bool:
@@ -35,20 +31,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _registry(hostname: str) -> tuple[dict[int, dict[str, Any]], dict[int, int]]:
+def _registry(hostname: str) -> tuple[registry.Records, dict[int, int]]:
     settings = get_settings()
-    children_key, loads_key = registry_keys(settings, hostname)
-    client = redis.Redis.from_url(
-        settings.result_backend,
-        socket_timeout=REGISTRY_TIMEOUT,
-        socket_connect_timeout=REGISTRY_TIMEOUT,
-    )
-    try:
-        records = {int(pid): json.loads(raw) for pid, raw in client.hgetall(children_key).items()}
-        loads = {int(pid): int(n) for pid, n in client.hgetall(loads_key).items()}
-    finally:
-        client.close()
-    return records, loads
+    # The parent is answering in its event loop: a short timeout, so it is not stuck on Redis.
+    return registry.read(clients.backend(settings, clients.Purpose.SHORT), settings, hostname)
 
 
 def worker_info(hostname: str, pool_info: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +72,7 @@ def worker_info(hostname: str, pool_info: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-@inspect_command(name=COMMAND)
+@inspect_command(name=INFO_COMMAND)
 def modelfleet_info(state: Any, **_: Any) -> dict[str, Any]:
     """Model name and version per child, load time, children alive, tasks done."""
     consumer = state.consumer

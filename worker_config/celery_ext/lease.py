@@ -16,12 +16,11 @@ import redis
 from celery.signals import worker_ready
 from celery.worker import state
 
+from worker_config import clients, keys
 from worker_config.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-#: kombu's sorted set of unacknowledged delivery tags, scored by when they were delivered.
-UNACKED_INDEX = "unacked_index"
 #: Renewals per visibility timeout.
 RENEWALS_PER_TIMEOUT = 4
 
@@ -41,12 +40,13 @@ def held_delivery_tags() -> list[str]:
     return tags
 
 
-def renew(client: redis.Redis, tags: list[str]) -> int:
+def renew(client: redis.Redis, settings: Settings, tags: list[str]) -> int:
     """Mark ``tags`` as delivered now; only tags still unacknowledged are touched (``XX``)."""
     if not tags:
         return 0
     now = time.time()
-    changed = client.zadd(UNACKED_INDEX, dict.fromkeys(tags, now), xx=True, ch=True)
+    index = keys.unacked_index(settings)
+    changed = client.zadd(index, dict.fromkeys(tags, now), xx=True, ch=True)
     return int(changed or 0)
 
 
@@ -54,11 +54,11 @@ def renew(client: redis.Redis, tags: list[str]) -> int:
 def keep_leases(sender: Any = None, **_: Any) -> None:
     """In the parent's event loop, renew the leases of held tasks a few times per timeout."""
     settings = get_settings()
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=5, socket_connect_timeout=5)
+    client = clients.broker(settings, clients.Purpose.SHORT)  # the event loop waits meanwhile
 
     def tick() -> None:
         try:
-            renew(client, held_delivery_tags())
+            renew(client, settings, held_delivery_tags())
         except redis.RedisError as exc:  # Redis restarting: kombu reconnects, we try again
             logger.debug("could not renew task leases: %s", exc)
 

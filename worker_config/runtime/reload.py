@@ -15,16 +15,15 @@ import json
 import logging
 import mmap
 import multiprocessing
-import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import redis
 from celery.worker.control import control_command
 
+from worker_config.records import registry
 from worker_config.routing import served_models
 from worker_config.runtime import child
 from worker_config.settings import Settings, get_settings
@@ -206,17 +205,7 @@ def _mark_good(state: State, generation: int, target: dict[str, Any]) -> None:
 
 def _note(settings: Settings, hostname: str, **fields: Any) -> None:
     """Add ``fields`` to this child's record in the worker registry (``modelfleet status``)."""
-    children_key, _ = child.registry_keys(settings, hostname)
-    pid = str(os.getpid())
-    try:
-        client = redis.Redis.from_url(settings.result_backend, socket_timeout=5)
-        raw = client.hget(children_key, pid)
-        record = json.loads(raw) if raw else {}
-        record.update(fields)
-        client.hset(children_key, pid, json.dumps(record))
-        client.close()
-    except redis.RedisError as exc:  # serving matters more than bookkeeping
-        logger.warning("could not record the reload in Redis: %s", exc)
+    registry.note(settings, hostname, **fields)
 
 
 def current_settings() -> Settings:
