@@ -10,14 +10,12 @@ from celery import Celery
 from celery.backends.redis import RedisBackend
 from kombu.utils.url import maybe_sanitize_url
 
+from worker_config import clients
 from worker_config.celeryconfig import celery_config
 from worker_config.errors import BrokerUnreachable
 from worker_config.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-#: Seconds to wait for Redis before telling the user it is unreachable.
-CONNECT_TIMEOUT = 3.0
 
 
 def redact(url: str) -> str:
@@ -62,11 +60,7 @@ def check_reachable(settings: Settings) -> None:
         ("result backend", "CELERY_RESULT_BACKEND", settings.result_backend),
     ):
         try:
-            client = redis.Redis.from_url(
-                url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT
-            )
-            client.ping()
-            client.close()
+            clients.for_url(settings, url, clients.Purpose.SHORT).ping()
         except redis.AuthenticationError as exc:
             raise BrokerUnreachable(
                 f"the {role} at {redact(url)} refused our credentials ({exc}); check {env}"

@@ -5,14 +5,16 @@ from __future__ import annotations
 import redis
 
 from producer.connection import redact
+from worker_config import clients
+from worker_config.settings import Settings, get_settings
 
 #: Where the README explains the settings.
 SEE = "see README 'Redis settings that keep work safe'"
 
 
-def broker_warnings(url: str) -> list[str]:
+def broker_warnings(url: str, settings: Settings | None = None) -> list[str]:
     """What is unsafe in the broker's configuration, each with the fix; [] when all is well."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    client = clients.for_url(settings or get_settings(), url, clients.Purpose.SHORT)
     where = redact(url)
     try:
         config: dict[str, str] = {
@@ -24,8 +26,6 @@ def broker_warnings(url: str) -> list[str]:
             f"cannot read the settings of the broker at {where} ({exc}); make sure it runs "
             f"with appendonly yes and maxmemory-policy noeviction ({SEE})"
         ]
-    finally:
-        client.close()
     warnings = []
     if str(config.get("appendonly")).lower() != "yes":
         warnings.append(

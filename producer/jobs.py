@@ -18,6 +18,7 @@ from typing import Any
 import redis
 from celery import Celery, states
 
+from worker_config import keys
 from worker_config.contract import InputId, ResultItem, error_item
 from worker_config.errors import ModelfleetError
 from worker_config.settings import Settings
@@ -166,8 +167,7 @@ def _shown(ids: list[InputId]) -> str:
 
 def job_keys(settings: Settings, job_id: str) -> tuple[str, str, str]:
     """The job's metadata hash, its task-ID list and its batch list (JSON, one per task)."""
-    base = f"{settings.key_prefix}job:{job_id}"
-    return base, f"{base}:tasks", f"{base}:batches"
+    return keys.job(settings, job_id)
 
 
 def _client(app: Celery) -> Any:
@@ -202,7 +202,7 @@ def load_job(settings: Settings, app: Celery, job_id: str) -> tuple[Job, float]:
         meta, task_ids, batches = pipe.execute()
     if not meta:
         raise UnknownJob(
-            f"no job {job_id!r} in {settings.key_prefix}job:*: it never existed here or expired "
+            f"no job {job_id!r} in {keys.jobs_pattern(settings)}: it never existed here or expired "
             f"with its results (MODELFLEET_RESULT_EXPIRES={settings.result_expires}s)"
         )
     job = Job(app, [json.loads(b) for b in batches], [t.decode() for t in task_ids])

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
 from producer.connection import client_app
-from worker_config.runtime.child import registry_keys
+from worker_config import clients, keys
+from worker_config.records import registry
 from worker_config.settings import Settings
 
-#: kombu's Redis transport keeps priority sub-lists beside the queue list under these names.
-PRIORITY_SEP = "\x06\x16"
-PRIORITY_STEPS = (3, 6, 9)
+#: kombu's priority sub-lists beside each queue list (the deploy files' KEDA triggers name them).
+PRIORITY_SEP, PRIORITY_STEPS = keys.PRIORITY_SEP, keys.PRIORITY_STEPS
 
 
 @dataclass
@@ -59,22 +57,21 @@ class FleetStatus:
     queues: list[QueueInfo] = field(default_factory=list)
 
 
-def queue_depth(client: redis.Redis, queue: str) -> int:
+def queue_depth(client: redis.Redis, settings: Settings, queue: str) -> int:
     """Messages waiting in ``queue``, priority sub-lists included."""
-    names = [queue] + [f"{queue}{PRIORITY_SEP}{p}" for p in PRIORITY_STEPS]
     with client.pipeline() as pipe:
-        for name in names:
+        for name in keys.queue_lists(settings, queue):
             pipe.llen(name)
         return sum(int(n) for n in pipe.execute())
 
 
-def queue_names(client: redis.Redis, queue: str) -> set[str]:
+def queue_names(client: redis.Redis, settings: Settings, queue: str) -> set[str]:
     """The plain queue and the per-model queues ``<queue>.<model>`` that exist in Redis now."""
-    pattern = re.sub(r"([*?\[\]\\])", r"\\\1", queue) + ".*"
+    pattern = keys.queue_pattern(settings, queue + ".")
     names = {queue}
     for key in client.scan_iter(match=pattern, count=1000, _type="list"):
         name = key.decode() if isinstance(key, bytes) else str(key)
-        names.add(name.split(PRIORITY_SEP)[0])
+        names.add(keys.queue_name(settings, name))
     return names
 
 
@@ -82,24 +79,15 @@ def child_loads(
     settings: Settings, hostname: str, client: redis.Redis | None = None
 ) -> dict[int, ChildInfo]:
     """Per child PID: the model it loaded and how many times it loaded it."""
-    children_key, loads_key = registry_keys(settings, hostname)
-    own = client is None
-    client = client or redis.Redis.from_url(settings.result_backend)
-    try:
-        records: dict[Any, Any] = client.hgetall(children_key)
-        loads: dict[Any, Any] = client.hgetall(loads_key)
-    finally:
-        if own:
-            client.close()
+    records, loads = registry.read(client or clients.backend(settings), settings, hostname)
     info = {}
-    for pid, raw in records.items():
-        record = json.loads(raw)
-        info[int(pid)] = ChildInfo(
-            pid=int(pid),
+    for pid, record in records.items():
+        info[pid] = ChildInfo(
+            pid=pid,
             model=record["model"],
             version=record["version"],
             load_seconds=record["load_seconds"],
-            loads=int(loads.get(pid, 0)),
+            loads=loads.get(pid, 0),
             generation=int(record.get("generation", 0)),
             reload_error=record.get("reload_error"),
             details=record.get("details") or {},
@@ -116,8 +104,7 @@ def fleet_status(settings: Settings, timeout: float = 1.0) -> FleetStatus:
         active: dict[str, Any] = (inspect.active_queues() or {}) if stats else {}
     finally:
         app.close()
-    client = redis.Redis.from_url(settings.result_backend)
-    broker = redis.Redis.from_url(settings.broker_url)
+    client, broker = clients.backend(settings), clients.broker(settings)
     workers = []
     for hostname, worker in sorted(stats.items()):
         pool = worker.get("pool", {})
@@ -136,13 +123,11 @@ def fleet_status(settings: Settings, timeout: float = 1.0) -> FleetStatus:
         for queue in queues or []:
             consumers.setdefault(queue["name"], []).append(hostname)
     ours = {q for q in consumers if q == settings.queue or q.startswith(settings.queue + ".")}
-    names = queue_names(broker, settings.queue) | ours
+    names = queue_names(broker, settings, settings.queue) | ours
     queues = [
-        QueueInfo(name, queue_depth(broker, name), consumers.get(name, []))
+        QueueInfo(name, queue_depth(broker, settings, name), consumers.get(name, []))
         for name in sorted(names)
     ]
-    client.close()
-    broker.close()
     depth = next(q.depth for q in queues if q.name == settings.queue)
     return FleetStatus(queue=settings.queue, queue_depth=depth, workers=workers, queues=queues)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from producer.connection import client_app
-from worker_config.celery_ext.control import COMMAND
+from worker_config.contract import INFO_COMMAND
 from worker_config.settings import Settings
 
 
@@ -15,7 +15,7 @@ def ask_workers(
     """Each answering worker's reply by hostname; returns early once ``expected`` answered."""
     app = client_app(settings)
     try:
-        replies = app.control.broadcast(COMMAND, reply=True, timeout=timeout, limit=expected)
+        replies = app.control.broadcast(INFO_COMMAND, reply=True, timeout=timeout, limit=expected)
     finally:
         app.close()
     return {host: reply for one in replies or [] for host, reply in one.items()}

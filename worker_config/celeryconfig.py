@@ -6,6 +6,7 @@ from typing import Any
 
 from kombu import Exchange, Queue
 
+from worker_config import keys
 from worker_config.routing import worker_queues
 from worker_config.settings import Settings
 from worker_config.tls import ssl_options
@@ -28,7 +29,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             # default sweep is every 10 x 10 s), so a short timeout really is short.
             "unacked_restore_interval": max(1.0, min(10.0, settings.visibility_timeout / 4)),
             "unacked_restore_throttle": 1,
+            **keys.transport_options(settings),
         },
+        "result_backend_transport_options": keys.transport_options(settings),
         # A producer keeps trying to send for ~30 s while Redis restarts, then says so.
         "task_publish_retry_policy": {
             "max_retries": 30,

@@ -14,6 +14,9 @@ PREDICT = "modelfleet.predict"
 #: Task that predicts a list of IDs: args ``[[id, ...]]``, returns result items in the same order.
 PREDICT_BATCH = "modelfleet.predict_batch"
 
+#: Remote-control command a worker answers with what it serves (``modelfleet status``).
+INFO_COMMAND = "modelfleet_info"
+
 #: Longest string ID accepted.
 MAX_ID_LENGTH = 256
 #: Integer IDs must fit in a signed 64-bit integer, so every language can hold them.

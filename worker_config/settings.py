@@ -13,7 +13,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker_config.errors import ConfigError
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+socket://")
+_REDIS_SCHEMES = (
+    "redis://",
+    "rediss://",
+    "unix://",
+    "redis+socket://",
+    "sentinel://",
+    "sentinel+ssl://",
+)
 
 
 def _default_cache_dir() -> Path:
@@ -45,6 +52,13 @@ class Settings(BaseSettings):
     input_prefix: str = "modelfleet:input:"
     #: Prefix of the keys modelfleet itself writes (worker registry).
     key_prefix: str = "modelfleet:"
+    #: kombu's ``global_keyprefix``: put before every key in Redis (queues, results, ours), to
+    #: share one Redis with other apps; every worker and producer must use the same (keys.py).
+    global_keyprefix: str = ""
+    #: The Sentinel service name of the master, for ``sentinel://`` URLs (clients.py).
+    sentinel_master: str = "mymaster"
+    #: Password of the Sentinel processes themselves (the master's comes from the URL).
+    sentinel_password: SecretStr | None = None
     queue: str = "modelfleet"
     #: Pool children per worker; default: the usable core count (affinity and cgroup aware).
     concurrency: int | None = Field(None, ge=1)
@@ -101,7 +115,8 @@ class Settings(BaseSettings):
     def _redis_only(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(_REDIS_SCHEMES):
             raise ValueError(
-                "must be a Redis URL (redis://host:port/db or rediss://...), "
+                "must be a Redis URL (redis://host:port/db, rediss://..., unix://... or "
+                "sentinel://host:port;sentinel://host2:port/db), "
                 f"got {value.split('@')[-1]!r}"
             )
         return value

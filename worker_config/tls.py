@@ -24,12 +24,14 @@ CERT_REQS = {
 }
 #: Query parameters naming files: CA bundle, client certificate and key.
 FILE_KEYS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+#: URL schemes that mean TLS: plain Redis, and Redis found through Sentinel (clients.py).
+TLS_SCHEMES = ("rediss", "sentinel+ssl")
 
 
 def ssl_options(url: str) -> dict[str, Any] | None:
-    """redis-py SSL connection options for a ``rediss://`` URL; None for any other URL."""
+    """redis-py SSL connection options for a TLS URL (``rediss://``); None for any other URL."""
     parts = urlsplit(url)
-    if parts.scheme != "rediss":
+    if parts.scheme not in TLS_SCHEMES:
         return None
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     reqs = query.get("ssl_cert_reqs", "required").lower()

@@ -9,6 +9,7 @@ from producer.cli.exits import EPILOG, ExitCode
 from producer.cli.results import print_results
 from producer.connection import redact
 from producer.executor import FleetExecutor
+from worker_config import clients
 from worker_config.errors import BrokerUnreachable
 from worker_config.records import dead_letters as letters
 from worker_config.settings import load_settings
@@ -27,7 +28,7 @@ def dead_letters(replay: bool, wait: bool, timeout: float | None) -> ExitCode:
     and remove them from the list; prints the new task IDs, or with --wait the results.
     """
     settings = load_settings()
-    client = redis.Redis.from_url(settings.result_backend, socket_connect_timeout=3)
+    client = clients.backend(settings, clients.Purpose.SHORT)
     try:
         entries = letters.read(client, settings)
         if not replay:
@@ -53,5 +54,3 @@ def dead_letters(replay: bool, wait: bool, timeout: float | None) -> ExitCode:
         raise BrokerUnreachable(
             f"cannot read the dead letters from {redact(settings.result_backend)}: {exc}"
         ) from exc
-    finally:
-        client.close()

@@ -101,6 +101,8 @@ def _spawn(port: int, data_dir: Path, args: list[str]) -> subprocess.Popen[bytes
         *args,
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Not clients.py's: this polls a server we just spawned, before any settings name it, and
+    # must not stay cached once the server is gone.
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

@@ -11,9 +11,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-
 from producer.status import child_loads
+from worker_config import clients
 from worker_config.errors import ModelfleetError
 from worker_config.settings import Settings
 
@@ -34,21 +33,17 @@ class LocalWorker:
 
         Raises if the worker died or the timeout passed.
         """
-        client = redis.Redis.from_url(settings.result_backend)
+        client = clients.backend(settings)
         deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise ModelfleetError(
-                        f"worker exited with status {self.process.returncode}:\n"
-                        + self.log()[-3000:]
-                    )
-                loaded = len(child_loads(settings, self.hostname, client))
-                if loaded >= children and f"{self.hostname} ready." in self.log():
-                    return
-                time.sleep(0.1)
-        finally:
-            client.close()
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ModelfleetError(
+                    f"worker exited with status {self.process.returncode}:\n" + self.log()[-3000:]
+                )
+            loaded = len(child_loads(settings, self.hostname, client))
+            if loaded >= children and f"{self.hostname} ready." in self.log():
+                return
+            time.sleep(0.1)
         raise ModelfleetError(f"worker not ready after {timeout}s:\n{self.log()[-3000:]}")
 
     def stop(self, timeout: float = 30.0) -> int:

@@ -2,15 +2,15 @@
 
 ``modelfleet_info`` asks a worker what it serves, answered by the parent without waking a model:
 the parent never loads the model; it reads what each child recorded in the worker registry
-(worker_config/runtime/child.py) and adds what only it knows: which children are alive and how many
-tasks are done. ``celery -A tasks inspect modelfleet_info`` and ``modelfleet status`` ask it.
+(worker_config/records/registry.py) and adds what only it knows: which children are alive and
+how many tasks are done. ``celery -A tasks inspect modelfleet_info`` and ``modelfleet status``
+ask it.
 
 ``modelfleet_reload`` and ``pool_restart`` post a rolling reload (worker_config/runtime/reload.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -18,15 +18,11 @@ import redis
 from celery.worker import state as worker_state
 from celery.worker.control import control_command, inspect_command
 
+from worker_config import clients
+from worker_config.contract import INFO_COMMAND
+from worker_config.records import registry
 from worker_config.runtime import reload
-from worker_config.runtime.child import registry_keys
 from worker_config.settings import get_settings
-
-#: Seconds the parent waits for Redis while answering; it is busy in the meantime.
-REGISTRY_TIMEOUT = 2.0
-
-#: The command's name, as producers send it.
-COMMAND = "modelfleet_info"
 
 
 def _alive(pid: int) -> bool:
@@ -39,20 +35,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _registry(hostname: str) -> tuple[dict[int, dict[str, Any]], dict[int, int]]:
+def _registry(hostname: str) -> tuple[registry.Records, dict[int, int]]:
     settings = get_settings()
-    children_key, loads_key = registry_keys(settings, hostname)
-    client = redis.Redis.from_url(
-        settings.result_backend,
-        socket_timeout=REGISTRY_TIMEOUT,
-        socket_connect_timeout=REGISTRY_TIMEOUT,
-    )
-    try:
-        records = {int(pid): json.loads(raw) for pid, raw in client.hgetall(children_key).items()}
-        loads = {int(pid): int(n) for pid, n in client.hgetall(loads_key).items()}
-    finally:
-        client.close()
-    return records, loads
+    # The parent is answering in its event loop: a short timeout, so it is not stuck on Redis.
+    return registry.read(clients.backend(settings, clients.Purpose.SHORT), settings, hostname)
 
 
 def worker_info(hostname: str, pool_info: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +105,7 @@ def register() -> None:
     Called by ``lifecycle.connect`` rather than at import, so that importing this module changes
     nothing; ``celery inspect``/``control`` check names against this registry too.
     """
-    inspect_command(name=COMMAND)(modelfleet_info)
+    inspect_command(name=INFO_COMMAND)(modelfleet_info)
     control_command(args=[("model_path", str), ("model", str)], signature="[model_path [model]]")(
         modelfleet_reload
     )

@@ -16,13 +16,12 @@ from typing import Any
 import redis
 from celery.worker import state
 
+from worker_config import clients, keys
 from worker_config.celery_ext.steps import Repeating
 from worker_config.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-#: kombu's sorted set of unacknowledged delivery tags, scored by when they were delivered.
-UNACKED_INDEX = "unacked_index"
 #: Renewals per visibility timeout.
 RENEWALS_PER_TIMEOUT = 4
 
@@ -42,12 +41,13 @@ def held_delivery_tags() -> list[str]:
     return tags
 
 
-def renew(client: redis.Redis, tags: list[str]) -> int:
+def renew(client: redis.Redis, settings: Settings, tags: list[str]) -> int:
     """Mark ``tags`` as delivered now; only tags still unacknowledged are touched (``XX``)."""
     if not tags:
         return 0
     now = time.time()
-    changed = client.zadd(UNACKED_INDEX, dict.fromkeys(tags, now), xx=True, ch=True)
+    index = keys.unacked_index(settings)
+    changed = client.zadd(index, dict.fromkeys(tags, now), xx=True, ch=True)
     return int(changed or 0)
 
 
@@ -56,10 +56,8 @@ class LeaseRenewal(Repeating):
 
     def start(self, parent: Any) -> None:
         settings = get_settings()
-        client = redis.Redis.from_url(
-            settings.broker_url, socket_timeout=5, socket_connect_timeout=5
-        )
-        self.client = client
+        # Short timeouts: the event loop waits meanwhile.
+        self.client = clients.broker(settings, clients.Purpose.SHORT)
         super().start(parent)
 
     def interval(self, worker: Any) -> float:
@@ -67,6 +65,6 @@ class LeaseRenewal(Repeating):
 
     def tick(self, worker: Any) -> None:
         try:
-            renew(self.client, held_delivery_tags())
+            renew(self.client, get_settings(), held_delivery_tags())
         except redis.RedisError as exc:  # Redis restarting: kombu reconnects, we try again
             logger.debug("could not renew task leases: %s", exc)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import redis
 
+from worker_config import clients, keys
 from worker_config.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ STALE_AFTER = 600.0
 
 def costs_key(settings: Settings, model: str) -> str:
     """The hash of per-child measurements of ``model``: field ``<pid>@<host>``, value JSON."""
-    return f"{settings.key_prefix}costs:{model}"
+    return keys.costs(settings, model)
 
 
 @dataclass
@@ -37,9 +38,6 @@ class Meter:
 
     per_item: float | None = None
     flushed_at: float = 0.0
-
-
-_client: list[redis.Redis] = []
 
 
 def observe(meters: dict[str, Meter], model: str, items: int, seconds: float) -> None:
@@ -56,11 +54,10 @@ def observe(meters: dict[str, Meter], model: str, items: int, seconds: float) ->
     meter.flushed_at = now
     settings = get_settings()
     try:
-        if not _client:
-            _client.append(redis.Redis.from_url(settings.result_backend, socket_timeout=2))
+        client = clients.backend(settings, clients.Purpose.SHORT)
         record = {"per_item": meter.per_item, "at": time.time()}
         field = f"{os.getpid()}@{os.uname().nodename}"
-        _client[0].hset(costs_key(settings, model), field, json.dumps(record))
+        client.hset(costs_key(settings, model), field, json.dumps(record))
     except redis.RedisError as exc:  # sizing hints never get in the way of serving
         logger.debug("could not record batch costs: %s", exc)
 

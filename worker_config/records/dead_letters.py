@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from worker_config import keys
 from worker_config.contract import InputId
 from worker_config.errors import ItemError
 from worker_config.settings import Settings
@@ -46,7 +47,7 @@ class DeadLetter:
 
 
 def list_key(settings: Settings) -> str:
-    return f"{settings.key_prefix}dead-letters"
+    return keys.dead_letters(settings)
 
 
 def record(client: redis.Redis, settings: Settings, letters: list[DeadLetter]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -14,19 +13,15 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-import redis
-
 from worker_config import routing
 from worker_config.errors import ModelLoadError
 from worker_config.plugins import resolve_model, resolve_source
+from worker_config.records import registry
 from worker_config.runtime import state
 from worker_config.runtime.inference import Predictor
 from worker_config.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-#: Seconds the child registry keys live in Redis after the last child loaded.
-REGISTRY_TTL = 7 * 86_400
 
 
 @dataclass
@@ -98,15 +93,8 @@ def current(settings: Settings, name: str | None = None) -> Predictor:
     return load(settings, name).predictor
 
 
-def registry_keys(settings: Settings, hostname: str) -> tuple[str, str]:
-    """Redis hashes that record, per worker, each child's model and how often it loaded."""
-    base = f"{settings.key_prefix}worker:{hostname}"
-    return f"{base}:children", f"{base}:loads"
-
-
 def register(settings: Settings, hostname: str, *loaded: Loaded) -> None:
     """Record this child's load (of one model or several) where ``modelfleet status`` sees it."""
-    children, loads = registry_keys(settings, hostname)
     models = [one.predictor.model for one in loaded]
     record = {
         "model": ", ".join(m.name for m in models),
@@ -114,18 +102,7 @@ def register(settings: Settings, hostname: str, *loaded: Loaded) -> None:
         "load_seconds": round(sum(one.load_seconds for one in loaded), 3),
         "loaded_at": time.time(),
     }
-    pid = str(os.getpid())
-    try:
-        client = redis.Redis.from_url(settings.result_backend, socket_timeout=5)
-        with client.pipeline() as pipe:
-            pipe.hset(children, pid, json.dumps(record))
-            pipe.hincrby(loads, pid, 1)
-            pipe.expire(children, REGISTRY_TTL)
-            pipe.expire(loads, REGISTRY_TTL)
-            pipe.execute()
-        client.close()
-    except redis.RedisError as exc:  # serving matters more than bookkeeping
-        logger.warning("could not record the model load in Redis: %s", exc)
+    registry.record_load(settings, hostname, record)
 
 
 def _limit_threads(threads: int) -> None:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
 import redis
 from billiard.exceptions import SoftTimeLimitExceeded
 
+from worker_config import clients, keys
 from worker_config.contract import InputId, ResultItem, error_item
 from worker_config.records import dead_letters
 from worker_config.settings import Settings
@@ -51,19 +51,9 @@ RETRY_OPTIONS: dict[str, Any] = {
     "max_retries": 6,
 }
 
-_client: tuple[int, redis.Redis] | None = None
-
-
-def _redis(settings: Settings) -> redis.Redis:
-    """One client per process (a forked child must not share its parent's sockets)."""
-    global _client
-    if _client is None or _client[0] != os.getpid():
-        _client = (os.getpid(), redis.Redis.from_url(settings.result_backend, socket_timeout=10))
-    return _client[1]
-
 
 def state_key(settings: Settings, task_id: str) -> str:
-    return f"{settings.key_prefix}delivery:{task_id}"
+    return keys.delivery(settings, task_id)
 
 
 def guarded(
@@ -78,7 +68,7 @@ def guarded(
         return run(ids)  # type: ignore[arg-type]  # run raises the clear InvalidBatch error
     if not (getattr(request, "delivery_info", None) or {}).get("redelivered"):
         return _run_whole(ids, run)  # a first delivery: nobody died yet, nothing to count
-    client = _redis(settings)
+    client = clients.backend(settings)
     key = state_key(settings, request.id)
     try:
         with client.pipeline() as pipe:

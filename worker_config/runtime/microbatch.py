@@ -36,6 +36,7 @@ from typing import Any
 import redis
 from celery import states
 
+from worker_config import clients, keys
 from worker_config.contract import PREDICT, ResultItem
 from worker_config.runtime.inference import Predictor
 from worker_config.runtime.state import current
@@ -43,8 +44,8 @@ from worker_config.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-#: kombu's Redis transport keeps unacknowledged messages under these keys (Channel defaults).
-UNACKED_KEY, UNACKED_INDEX_KEY = "unacked", "unacked_index"
+#: kombu's names of its unacknowledged-message keys, before any global prefix (keys.py).
+UNACKED_KEY, UNACKED_INDEX_KEY = keys.UNACKED, keys.UNACKED_INDEX
 #: Seconds between looks at the queue while waiting for a micro-batch to fill.
 POLL_INTERVAL = 0.0005
 
@@ -96,7 +97,8 @@ class MicroBatcher:
         self.backend = backend
         self.max_size = min(settings.microbatch_max, settings.max_batch)
         self.wait = settings.microbatch_wait_ms / 1000
-        self.broker = redis.Redis.from_url(settings.broker_url)
+        self.broker = clients.broker(settings)
+        self._unacked, self._unacked_index = keys.unacked(settings), keys.unacked_index(settings)
         self._take = self.broker.register_script(TAKE_SCRIPT)
 
     def predict(
@@ -133,7 +135,7 @@ class MicroBatcher:
     def _take_now(self, queue: str, kwargs: Mapping[str, Any], limit: int) -> list[Follower]:
         try:
             raws = self._take(
-                keys=[queue, UNACKED_KEY, UNACKED_INDEX_KEY],
+                keys=[keys.queue(self.settings, queue), self._unacked, self._unacked_index],
                 args=[limit, PREDICT, time.time()],
             )
         except redis.RedisError as exc:  # the leader still gets its answer
@@ -171,17 +173,17 @@ class MicroBatcher:
 
     def _ack(self, tags: list[str]) -> None:
         with self.broker.pipeline(transaction=True) as pipe:
-            pipe.zrem(UNACKED_INDEX_KEY, *tags)
-            pipe.hdel(UNACKED_KEY, *tags)
+            pipe.zrem(self._unacked_index, *tags)
+            pipe.hdel(self._unacked, *tags)
             pipe.execute()
 
     def _give_back(self, queue: str, raws: list[bytes]) -> None:
         """Put messages we cannot answer here back at the consuming end, unchanged."""
         tags = [json.loads(raw)["properties"]["delivery_tag"] for raw in raws]
         with self.broker.pipeline(transaction=True) as pipe:
-            pipe.rpush(queue, *reversed(raws))
-            pipe.zrem(UNACKED_INDEX_KEY, *tags)
-            pipe.hdel(UNACKED_KEY, *tags)
+            pipe.rpush(keys.queue(self.settings, queue), *reversed(raws))
+            pipe.zrem(self._unacked_index, *tags)
+            pipe.hdel(self._unacked, *tags)
             pipe.execute()
 
 

@@ -11,16 +11,13 @@ reported (log, ``modelfleet status``) and the old one keeps serving.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import redis
-
+from worker_config.records import registry
 from worker_config.routing import served_models
 from worker_config.runtime import child
 from worker_config.runtime.board import Board, State
@@ -140,17 +137,7 @@ def _mark_good(state: State, generation: int, target: dict[str, Any]) -> None:
 
 def _note(settings: Settings, hostname: str, **fields: Any) -> None:
     """Add ``fields`` to this child's record in the worker registry (``modelfleet status``)."""
-    children_key, _ = child.registry_keys(settings, hostname)
-    pid = str(os.getpid())
-    try:
-        client = redis.Redis.from_url(settings.result_backend, socket_timeout=5)
-        raw = client.hget(children_key, pid)
-        record = json.loads(raw) if raw else {}
-        record.update(fields)
-        client.hset(children_key, pid, json.dumps(record))
-        client.close()
-    except redis.RedisError as exc:  # serving matters more than bookkeeping
-        logger.warning("could not record the reload in Redis: %s", exc)
+    registry.note(settings, hostname, **fields)
 
 
 def current_settings() -> Settings:

@@ -8,10 +8,9 @@ import os
 import sys
 from typing import Any
 
-import redis
-
 from worker_config.errors import ModelfleetError
 from worker_config.plugins import resolve_model, resolve_source
+from worker_config.records import registry
 from worker_config.routing import served_models
 from worker_config.runtime import child, reload
 from worker_config.runtime.state import current
@@ -51,13 +50,7 @@ def limit_threads(**_: Any) -> None:
 
 def reset_registry(**_: Any) -> None:
     """Forget the children of this worker's previous run in ``modelfleet status``."""
-    settings, hostname = get_settings(), current().hostname
-    try:
-        client = redis.Redis.from_url(settings.result_backend, socket_timeout=5)
-        client.delete(*child.registry_keys(settings, hostname))
-        client.close()
-    except redis.RedisError as exc:
-        logger.warning("could not reset the worker registry in Redis: %s", exc)
+    registry.reset(get_settings(), current().hostname)
 
 
 # -- In each pool child --------------------------------------------------------------------------

@@ -6,8 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import redis
-
+from worker_config import clients
 from worker_config.errors import InvalidInput, ItemError, UnknownInput
 
 if TYPE_CHECKING:
@@ -19,7 +18,7 @@ class RedisSource:
     """Reads a batch of inputs in one MGET."""
 
     def __init__(self, settings: Settings) -> None:
-        self._client = redis.Redis.from_url(settings.input_url)
+        self._client = clients.for_url(settings, settings.input_url)
         self._prefix = settings.input_prefix
 
     def fetch(self, ids: Sequence[InputId]) -> list[Any | ItemError]:
