@@ -20,7 +20,7 @@ from celery import Celery, states
 
 from worker_config import keys
 from worker_config.contract import InputId, ResultItem, error_item
-from worker_config.errors import ModelfleetError
+from worker_config.errors import JobExpired, JobTimeout, UnknownJob
 from worker_config.settings import Settings
 
 ProgressCallback = Callable[[int], None]
@@ -33,18 +33,6 @@ POLL_MIN, POLL_MAX, POLL_GROWTH = 0.0005, 0.01, 1.5
 POLL_WINDOW = 500
 #: Seconds between checks, while no result arrives, that the job has not expired.
 EXPIRY_CHECK = 5.0
-
-
-class JobTimeout(ModelfleetError, TimeoutError):
-    """Waiting for a job's results took longer than the timeout; the work goes on."""
-
-
-class JobExpired(ModelfleetError):
-    """The job's record expired with its results before they all arrived; waiting is useless."""
-
-
-class UnknownJob(ModelfleetError):
-    """No job with this ID: never created here, or expired with its results."""
 
 
 @dataclass

@@ -11,12 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from worker_config.errors import ConfigError, ModelfleetError
+from worker_config.errors import ConfigError, ModelNotServed
 from worker_config.settings import Settings
-
-
-class ModelNotServed(ModelfleetError):
-    """A task asked for a model this worker pool does not load: a routing mistake."""
 
 
 def served_models(settings: Settings) -> dict[str, str]:

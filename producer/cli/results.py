@@ -11,7 +11,8 @@ from celery.result import AsyncResult
 
 from producer.cli.exits import EPILOG, ExitCode
 from producer.connection import client_app
-from producer.jobs import Job, JobExpired, JobTimeout
+from producer.jobs import Job
+from worker_config.errors import JobExpired, JobTimeout
 from worker_config.settings import load_settings
 
 

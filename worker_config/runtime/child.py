@@ -14,7 +14,7 @@ from types import FrameType
 from typing import Any
 
 from worker_config import routing
-from worker_config.errors import ModelLoadError
+from worker_config.errors import ModelLoadError, ModelNotServed
 from worker_config.plugins import resolve_model, resolve_source
 from worker_config.records import registry
 from worker_config.runtime import state
@@ -43,7 +43,7 @@ def build(settings: Settings, name: str) -> Loaded:
     """Load a served model afresh, without replacing the one in use (reload.py swaps it in)."""
     models = routing.served_models(settings)
     if name not in models:
-        raise routing.ModelNotServed(
+        raise ModelNotServed(
             f"this worker serves {', '.join(models)}, not {name!r}; set MODELFLEET_MODEL"
         )
     start = time.perf_counter()
