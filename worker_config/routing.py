@@ -67,8 +67,8 @@ def plugin_name(target: str) -> str:
         for part in attr.split("."):
             obj = getattr(obj, part)
         declared = getattr(obj, "name", None)
-    except (ImportError, AttributeError):
-        pass  # the worker's start-up check reports it; a producer needs only a name
+    except Exception:  # a plug-in missing here, or failing to import: the worker's start-up
+        pass  # check (runtime/startup.py) reports it with exit 78; a producer needs only a name
     if isinstance(declared, str) and _NAME.fullmatch(declared):
         return declared
     return module_name.rsplit(".", 1)[-1]
