@@ -73,8 +73,13 @@ def test_a_plugin_without_name_gets_its_declared_name_and_a_queue_of_that_name(
         "centroids": "tests.plugins:centroids_model",
         "digits": "digits",
     }
-    env = {"MODELFLEET_MODEL": "tests.plugins:centroids_model", "MODELFLEET_DEFAULT_MODEL": "x"}
-    worker_factory(concurrency=1, env=env)
+    # The second plug-in declares no name: it is served as `plugins`, and the child says so.
+    env = {
+        "MODELFLEET_MODEL": f"tests.plugins:centroids_model,{TWIN}",
+        "MODELFLEET_DEFAULT_MODEL": "x",
+    }
+    worker = worker_factory(concurrency=1, env=env)
+    assert "calls itself 'twin' but is served as 'plugins'" in worker.log()
 
     done = run_cli(fleet_env, "enqueue", "--model", "centroids", "0-2", "--wait", "--timeout", "60")
 
