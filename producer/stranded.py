@@ -70,13 +70,17 @@ def find_stranded(
         queue = keys.queue_name(settings, key)
         if queue in consumed:
             continue
-        entries = client.lrange(raw_key, -PEEK, -1)  # kombu pops from the right: the oldest
+        # The oldest (kombu pops from the right) and the newest: ours may sit behind others'.
+        length = int(client.llen(raw_key))
+        entries = client.lrange(raw_key, -PEEK, -1)
+        if length > PEEK:
+            entries += client.lrange(raw_key, 0, min(PEEK, length - PEEK) - 1)
         names = [task_name(e) for e in entries]
         ours = [name for name in names if name in TASK_NAMES]
         if not ours:
             continue
         stranded = found.setdefault(queue, StrandedTasks(queue, 0, 0, 0, []))
-        stranded.depth += int(client.llen(raw_key))
+        stranded.depth += length
         stranded.ours += len(ours)
         stranded.peeked += len(entries)
         stranded.names = sorted(set(stranded.names) | set(ours))
@@ -87,7 +91,8 @@ def stranded_warning(stranded: StrandedTasks, settings: Settings) -> str:
     """What is wrong and the two ways to fix it."""
     return (
         f"{stranded.depth} tasks wait on list {stranded.queue!r} ({stranded.ours} of the "
-        f"{stranded.peeked} oldest are {', '.join(stranded.names)}) and no modelfleet worker "
+        f"{stranded.peeked} oldest and newest are {', '.join(stranded.names)}) and no "
+        f"modelfleet worker "
         f"consumes it: the sender left out the queue; send with queue={settings.queue!r} "
         f"(app.send_task(name, args, queue={settings.queue!r}); celery-node: "
         f"createClient(broker, backend, {settings.queue!r})), or start workers with "

@@ -8,10 +8,13 @@ import os
 import time
 import uuid
 
+import pytest
 import redis
 from celery import Celery
 from celery.result import AsyncResult
 
+from producer import FleetExecutor
+from producer.served import UnservedModelWarning
 from producer.stranded import task_name
 from tests.conftest import WorkerFactory, run_cli, settings_for
 from worker_config import clients
@@ -61,6 +64,11 @@ def test_a_pool_with_another_model_refuses_the_queue_and_no_item_comes_from_it(
     assert sent.returncode == 0, sent.stderr
     assert "warning: no live worker serves model 'centroids'" in sent.stderr
     assert f"digits ({queue}, {queue}.digits)" in sent.stderr
+    with (
+        pytest.warns(UnservedModelWarning, match=r"served now: digits"),
+        FleetExecutor(settings_for(fleet_env), model="centroids"),
+    ):
+        pass
 
 
 def test_a_plugin_without_name_gets_its_declared_name_and_a_queue_of_that_name(
