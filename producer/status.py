@@ -164,7 +164,7 @@ def queue_lines(fleet: FleetStatus) -> list[str]:
     return [
         f"{q.name}: {q.depth} waiting, "
         + (f"consumed by {', '.join(q.consumers)}" if q.consumers else "NO WORKER consumes it")
-        + (f"; model {q.model} ({q.plugin})" if q.model else "; no model claims it")
+        + (f"; model '{q.model}' ({q.plugin})" if q.model else "; no model claims it")
         for q in fleet.queues
     ]
 

@@ -55,7 +55,7 @@ def test_a_pool_with_another_model_refuses_the_queue_and_no_item_comes_from_it(
 
     shown = run_cli(fleet_env, "status", "--timeout", "2")
     digits = "worker_config.plugins.models.digits:load"
-    assert f"{queue}: 0 waiting, consumed by {first.hostname}; model digits ({digits})" in (
+    assert f"{queue}: 0 waiting, consumed by {first.hostname}; model 'digits' ({digits})" in (
         shown.stdout
     )
 
