@@ -18,6 +18,7 @@ from kombu.exceptions import (  # type: ignore[attr-defined]  # celery-types pre
 from producer.batching import plan_batches
 from producer.connection import check_reachable, client_app, redact
 from producer.jobs import Job, ProgressCallback, record_job
+from producer.served import warn_if_unserved
 from worker_config.contract import (
     PREDICT,
     PREDICT_BATCH,
@@ -55,6 +56,7 @@ class FleetExecutor:
         self.batch_size = batch_size
         #: The model asked for: its own queue ``<queue>.<model>``; None is the plain queue.
         self.model = model
+        warn_if_unserved(self.settings, model)  # now, not after a timeout
         self.app = client_app(self.settings)
         self._checked = False
 

@@ -58,6 +58,11 @@ def job(settings: Settings, job_id: str) -> tuple[str, str, str]:
     return base, f"{base}:tasks", f"{base}:batches"
 
 
+def queue_owners(settings: Settings) -> str:
+    """Hash of each queue's model, claimed by the pools consuming it (records/queue_owners.py)."""
+    return f"{_own(settings)}queue-owners"
+
+
 def jobs_pattern(settings: Settings) -> str:
     """The keys of every job, as a pattern for messages and ``SCAN``."""
     return f"{_own(settings)}job:*"

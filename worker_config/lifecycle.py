@@ -28,9 +28,10 @@ from celery.utils.dispatch import Signal
 
 from worker_config.celery_ext import control
 from worker_config.celery_ext.lease import LeaseRenewal
+from worker_config.celery_ext.queue_claims import QueueClaimRenewal
 from worker_config.celery_ext.steps import LoadFailureWatch, ProbeHeartbeat
 from worker_config.observe import metrics, probes, task_log
-from worker_config.runtime import startup, state
+from worker_config.runtime import queue_claims, startup, state
 
 Handler = Callable[..., Any]
 
@@ -51,6 +52,7 @@ HANDLERS: tuple[tuple[Signal, tuple[Handler, ...]], ...] = (
         (
             startup.check_config,  # exit EX_CONFIG before any state is made or child started
             begin,  # the worker's state: hostname, reload board, load-failure byte
+            queue_claims.claim_queues,  # one model per queue: exit EX_CONFIG if taken by another
             startup.limit_threads,  # BLAS/OpenMP threads, read by libraries the children load
             startup.reset_registry,  # forget the previous run's children in `modelfleet status`
             metrics.prepare,  # the multiprocess directory every child writes samples to
@@ -77,7 +79,12 @@ HANDLERS: tuple[tuple[Signal, tuple[Handler, ...]], ...] = (
 )
 
 #: The parent's periodic work, started with the worker and cancelled when it stops.
-STEPS: tuple[type[bootsteps.StartStopStep], ...] = (LoadFailureWatch, LeaseRenewal, ProbeHeartbeat)
+STEPS: tuple[type[bootsteps.StartStopStep], ...] = (
+    LoadFailureWatch,
+    LeaseRenewal,
+    ProbeHeartbeat,
+    QueueClaimRenewal,
+)
 
 
 def connect(app: Celery) -> None:

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     #: Password of the Sentinel processes themselves (the master's comes from the URL).
     sentinel_password: SecretStr | None = None
     queue: str = "modelfleet"
+    #: More queue names a pool serving the default model also consumes, comma-separated, as
+    #: aliases of the plain queue: ``celery`` catches tasks sent without ``queue=`` (routing.py).
+    extra_queues: str = ""
     #: Pool children per worker; default: the usable core count (affinity and cgroup aware).
     concurrency: int | None = Field(None, ge=1)
     #: BLAS/OpenMP threads per child; 1 keeps N children from oversubscribing N cores.

@@ -19,6 +19,7 @@ from producer.cli.probe import probe
 from producer.cli.reload import reload
 from producer.cli.results import results
 from producer.cli.status import status
+from producer.cli.worker import worker
 from worker_config.errors import ModelfleetError
 
 
@@ -46,5 +47,5 @@ def _exit(code: ExitCode | None) -> None:
     click.get_current_context().exit(code or ExitCode.OK)
 
 
-for command in (enqueue, results, job, status, reload, demo, dead_letters, probe):
+for command in (worker, enqueue, results, job, status, reload, demo, dead_letters, probe):
     main.add_command(command)

@@ -17,7 +17,7 @@ from worker_config.settings import load_settings
 def status(timeout: float) -> None:
     """Show workers, their concurrency, the model each child serves, and the queue depth."""
     from producer.durability import broker_warnings
-    from producer.status import fleet_status, queue_lines, unserved_warnings
+    from producer.status import fleet_status, queue_lines, stranded_warnings, unserved_warnings
 
     settings = load_settings()
     try:
@@ -48,7 +48,7 @@ def status(timeout: float) -> None:
                     f"      reload {c.reload_error.get('generation')} FAILED, old version serving: "
                     f"{c.reload_error.get('message')}"
                 )
-    for warning in unserved_warnings(fleet):
+    for warning in [*unserved_warnings(fleet), *stranded_warnings(fleet, settings)]:
         click.echo(f"warning: {warning}", err=True)
     for warning in broker_warnings(settings.broker_url):
         click.echo(f"warning: {warning}", err=True)

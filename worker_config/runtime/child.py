@@ -67,6 +67,13 @@ def build(settings: Settings, name: str) -> Loaded:
         model.version,
         loaded.load_seconds,
     )
+    if getattr(model, "name", name) != name:  # producers send to the queue of `name`
+        logger.warning(
+            "model %r calls itself %r but is served as %r on queue %r; to use its own name, "
+            "declare `name = %r` on the factory %s or set MODELFLEET_MODEL=%s=%s",
+            models[name], model.name, name, routing.model_queue(settings, name),
+            model.name, models[name], model.name, models[name],
+        )  # fmt: skip
     return loaded
 
 
