@@ -55,6 +55,7 @@ HANDLERS: tuple[tuple[Signal, tuple[Handler, ...]], ...] = (
             startup.reset_registry,  # forget the previous run's children in `modelfleet status`
             metrics.prepare,  # the multiprocess directory every child writes samples to
             probes.start_fresh,  # alive from now on; ready once every child has loaded
+            startup.share_imports,  # last: heavy modules imported and frozen, shared by children
         ),
     ),
     # Each pool child: load, then tell the world; marked ready last, once all of it is done.
