@@ -59,7 +59,10 @@ def reset_registry(**_: Any) -> None:
 #: children share their pages instead of each importing a private copy.
 CHILD_IMPORTS = (
     "numpy",
+    "threadpoolctl",  # runtime/child.py limits BLAS threads as it loads
+    "cffi.cparser",  # 0.4 s and its parser tables, imported by a child's first load otherwise
     "billiard.pool",
+    "billiard.popen_fork",
     "celery.app.trace",
     "celery.concurrency.prefork",
     "celery.worker.request",
