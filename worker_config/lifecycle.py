@@ -28,6 +28,7 @@ from celery.utils.dispatch import Signal
 
 from worker_config.celery_ext import control
 from worker_config.celery_ext.lease import LeaseRenewal
+from worker_config.celery_ext.results import StoreOnceRedisBackend
 from worker_config.celery_ext.steps import LoadFailureWatch, ProbeHeartbeat
 from worker_config.observe import metrics, probes, task_log
 from worker_config.runtime import startup, state
@@ -82,7 +83,8 @@ STEPS: tuple[type[bootsteps.StartStopStep], ...] = (LoadFailureWatch, LeaseRenew
 
 
 def connect(app: Celery) -> None:
-    """Wire the handlers, the worker steps and the remote-control commands; idempotent."""
+    """Wire the handlers, the worker steps, the remote-control commands and the result backend
+    (one round trip per stored result, celery_ext/results.py); idempotent."""
     for signal, handlers in HANDLERS:
         for handler in handlers:
             # The ID makes a second connect() a no-op; it need only be unique per signal.
@@ -90,3 +92,4 @@ def connect(app: Celery) -> None:
             signal.connect(handler, weak=False, dispatch_uid=uid)
     app.steps["worker"].update(STEPS)
     control.register()
+    app.backend_cls = StoreOnceRedisBackend  # type: ignore[assignment]
