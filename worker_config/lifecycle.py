@@ -29,6 +29,7 @@ from celery.utils.dispatch import Signal
 from worker_config.celery_ext import control
 from worker_config.celery_ext.lease import LeaseRenewal
 from worker_config.celery_ext.queue_claims import QueueClaimRenewal
+from worker_config.celery_ext.results import StoreOnceRedisBackend
 from worker_config.celery_ext.steps import LoadFailureWatch, ProbeHeartbeat
 from worker_config.observe import metrics, probes, task_log
 from worker_config.runtime import queue_claims, startup, state
@@ -57,6 +58,7 @@ HANDLERS: tuple[tuple[Signal, tuple[Handler, ...]], ...] = (
             startup.reset_registry,  # forget the previous run's children in `modelfleet status`
             metrics.prepare,  # the multiprocess directory every child writes samples to
             probes.start_fresh,  # alive from now on; ready once every child has loaded
+            startup.share_imports,  # last: heavy modules imported and frozen, shared by children
         ),
     ),
     # Each pool child: load, then tell the world; marked ready last, once all of it is done.
@@ -88,7 +90,8 @@ STEPS: tuple[type[bootsteps.StartStopStep], ...] = (
 
 
 def connect(app: Celery) -> None:
-    """Wire the handlers, the worker steps and the remote-control commands; idempotent."""
+    """Wire the handlers, the worker steps, the remote-control commands and the result backend
+    (one round trip per stored result, celery_ext/results.py); idempotent."""
     for signal, handlers in HANDLERS:
         for handler in handlers:
             # The ID makes a second connect() a no-op; it need only be unique per signal.
@@ -96,3 +99,4 @@ def connect(app: Celery) -> None:
             signal.connect(handler, weak=False, dispatch_uid=uid)
     app.steps["worker"].update(STEPS)
     control.register()
+    app.backend_cls = StoreOnceRedisBackend  # type: ignore[assignment]
