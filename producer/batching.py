@@ -22,12 +22,19 @@ MAX_TASK_SECONDS = 2.0
 #: digits curve and past the knee of the forest's (benchmarks); the fit takes over from the
 #: next job, as soon as the children have written their first samples.
 UNMEASURED_BATCH = 2000
+#: Smallest automatic batch when the IDs and the time bound allow it. The children time only
+#: the model call; what a task costs elsewhere (worker parent, result storage, Redis, the
+#: producer's polling) grows with the machine's load, and on a loaded 2-core machine the fit
+#: alone chose 200-ID digits batches at 0.1x the process pool (``make bench``). Larger batches
+#: cost only balance, which the tasks-per-child bound keeps.
+MIN_AUTO_BATCH = 2000
 
 
 def auto_batch_size(n_ids: int, limit: int, children: int = 1, cost: CostFit | None = None) -> int:
     """The batch size for ``n_ids`` IDs over ``children`` children.
 
-    The smallest size reaching 95% of the fitted asymptotic throughput, then at most enough
+    The smallest size reaching 95% of the fitted asymptotic throughput (at least
+    :data:`MIN_AUTO_BATCH`), then at most enough
     for :data:`TASKS_PER_CHILD` tasks per child, at most :data:`MAX_TASK_SECONDS` of work, and
     at most ``limit`` (``MODELFLEET_MAX_BATCH``).
     """
@@ -38,7 +45,8 @@ def auto_batch_size(n_ids: int, limit: int, children: int = 1, cost: CostFit | N
     if cost is None:
         size = min(spread, UNMEASURED_BATCH)
     else:
-        size = min(cost.size_for_share(), spread, cost.largest_within(MAX_TASK_SECONDS))
+        wanted = max(cost.size_for_share(), MIN_AUTO_BATCH)
+        size = min(wanted, spread, cost.largest_within(MAX_TASK_SECONDS))
     return max(1, min(size, limit))
 
 
