@@ -16,7 +16,7 @@ from typing import Any
 import redis
 from celery import Celery
 
-from benchmarks import batch_rows, configs, procstat, report
+from benchmarks import batch_rows, configs, procstat, report, spy
 from benchmarks.fleet import REPO, Fleet
 from benchmarks.measure import Row, Sides, measure, summarise
 from producer.executor import FleetExecutor
@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch-rows", action="store_true", help="only the batch rows of issue 12 (map vs PPE)"
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy on the producer and children during a map"
+    )
     args = parser.parse_args(argv)
     workloads = QUICK if args.quick else FULL
     if args.only:
@@ -81,7 +84,13 @@ def main(argv: list[str] | None = None) -> int:
             fleet = Fleet(server, workdir, env)
             try:
                 found, extra = run_workload(
-                    fleet, workload, children, args.repeats, args.quick, batch_only=args.batch_rows
+                    fleet,
+                    workload,
+                    children,
+                    args.repeats,
+                    args.quick,
+                    batch_only=args.batch_rows,
+                    profile=args.profile,
                 )
             finally:
                 fleet.stop()
@@ -111,6 +120,7 @@ def run_workload(  # noqa: PLR0915 (one straight script of configurations, easie
     quick: bool,
     *,
     batch_only: bool = False,
+    profile: bool = False,
 ) -> tuple[list[Row], dict[str, Any]]:
     for key, value in fleet.model_env.items():
         os.environ[key] = value  # the seed pool's processes read them
@@ -177,14 +187,12 @@ def run_workload(  # noqa: PLR0915 (one straight script of configurations, easie
         extra["model_load_s"] = round(max(c.load_seconds for c in loads.values()), 3)
         extra["cold_ok"] = first[0]["output"] == reference[0]
         fleet_sides = Sides(lambda: procstat.descendants(worker.process.pid), redis_pid)
-        configs.fleet_map(executor)(bulk)  # a first job: the children's samples feed the fit
-        run(batch_rows.MAP_AUTO, "modelfleet", bulk, configs.fleet_map(executor), fleet_sides)
-        planned: list[InputId] = list(bulk)
-        extra["map auto batch size"] = len(executor._plan(planned, None)[0])
-        if best is not None:
-            size = min(int(best.config.split(") ")[1].split("-")[0]), mf.max_batch)
-            run(batch_rows.MAP_EQUAL, "modelfleet", bulk, configs.fleet_map(executor, size),
-                fleet_sides)  # fmt: skip
+        map_rows(run, executor, bulk, best, fleet_sides, extra=extra)
+        if profile:
+            workers = procstat.descendants(worker.process.pid)[1:]
+            pids = {"producer": os.getpid()} | {f"child{i}": p for i, p in enumerate(workers)}
+            body = lambda: configs.fleet_map(executor)(bulk)  # noqa: E731
+            extra.update(spy.profile(pids, body, RESULTS, f"profile-{w.name}-map"))
         if batch_only:
             return rows, extra
         run("modelfleet per-ID tasks, micro-batched", "modelfleet", each,
@@ -230,6 +238,25 @@ def run_workload(  # noqa: PLR0915 (one straight script of configurations, easie
                 Sides(lambda: procstat.descendants(one.process.pid), redis_pid))  # fmt: skip
         fleet.stop_worker(one)
     return rows, extra
+
+
+def map_rows(
+    run: Any,
+    executor: FleetExecutor,
+    bulk: list[int],
+    best: Row | None,
+    sides: Sides,
+    *,
+    extra: dict[str, Any],
+) -> None:
+    """The map with its automatic batch size, then at the batch size of the best PPE row."""
+    configs.fleet_map(executor)(bulk)  # a first job: the children's samples feed the fit
+    run(batch_rows.MAP_AUTO, "modelfleet", bulk, configs.fleet_map(executor), sides)
+    planned: list[InputId] = list(bulk)
+    extra["map auto batch size"] = len(executor._plan(planned, None)[0])
+    if best is not None:
+        size = min(int(best.config.split(") ")[1].split("-")[0]), executor.settings.max_batch)
+        run(batch_rows.MAP_EQUAL, "modelfleet", bulk, configs.fleet_map(executor, size), sides)
 
 
 def idle_latency(executor: FleetExecutor, label: str, n: int = 200) -> dict[str, Any]:
