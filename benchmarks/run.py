@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch-rows", action="store_true", help="only the batch rows of issue 12 (map vs PPE)"
     )
+    parser.add_argument("--bulk", type=int, help="IDs of the batched configurations (map, PPE)")
     parser.add_argument(
         "--profile", action="store_true", help="py-spy on the producer and children during a map"
     )
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     workloads = QUICK if args.quick else FULL
     if args.only:
         workloads = [w for w in workloads if w.name in args.only.split(",")]
+    if args.bulk:
+        workloads = [dataclasses.replace(w, n_bulk=args.bulk) for w in workloads]
     children = min(2, usable_cores())
     workdir = Path(tempfile.mkdtemp(prefix="modelfleet-bench-"))
     cache = Path(os.environ.get("MODELFLEET_CACHE_DIR", Path.home() / ".cache" / "modelfleet"))

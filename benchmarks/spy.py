@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ def profile(
     pids: dict[str, int], body: Callable[[], Any], out_dir: Path, stem: str, top: int = 8
 ) -> dict[str, Any]:
     """Run ``body`` under ``py-spy record`` of every process in ``pids`` (name -> PID)."""
-    spy = shutil.which("py-spy")
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if spy is None:
         return {"profile": "py-spy is missing (pip install -e '.[bench]')"}
     out_dir.mkdir(parents=True, exist_ok=True)
