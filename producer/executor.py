@@ -25,6 +25,7 @@ from worker_config.contract import (
     InputId,
     ResultItem,
     validate_id,
+    validate_ids,
 )
 from worker_config.errors import BrokerUnreachable
 from worker_config.records import costs
@@ -61,7 +62,7 @@ class FleetExecutor:
 
     def submit_batches(self, ids: Iterable[object], batch_size: int | None = None) -> Job:
         """Validate the IDs and send them as ``modelfleet.predict_batch`` tasks."""
-        valid = [validate_id(x) for x in ids]
+        valid = validate_ids(ids)
         if not self._checked:
             check_reachable(self.settings)
             self._checked = True
