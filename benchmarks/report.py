@@ -84,14 +84,7 @@ def _ratio(row: Row, base: Row | None) -> str:
 def targets(rows: list[Row], extras: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
     out: list[tuple[str, bool | None, str]] = []
     by = {(r.workload, r.config): r for r in rows}
-    for workload in dict.fromkeys(r.workload for r in rows):
-        fleet = by.get((workload, "modelfleet map (auto batch size)"))
-        ppe = next((r for (w, c), r in by.items() if w == workload and "64-ID" in c), None)
-        if fleet and ppe:
-            ratio = fleet.per_second / ppe.per_second
-            out.append(
-                (f"1. map >= 0.95x PPE batches on {workload}", ratio >= 0.95, f"{ratio:.2f}x")
-            )
+    # map against the process pool: benchmarks/batch_rows.py (issue 12's targets)
     each = by.get(("forest", "modelfleet per-ID tasks, micro-batched"))
     stock = by.get(("forest", "stock Celery, one task per ID"))
     if each and stock:

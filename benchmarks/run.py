@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -16,12 +17,13 @@ from typing import Any
 import redis
 from celery import Celery
 
-from benchmarks import configs, procstat, report
+from benchmarks import batch_rows, configs, procstat, report, spy
 from benchmarks.fleet import REPO, Fleet
 from benchmarks.measure import Row, Sides, measure, summarise
 from producer.executor import FleetExecutor
 from producer.local.embedded_redis import start_redis
 from producer.status import child_loads
+from worker_config.contract import InputId
 from worker_config.cores import usable_cores
 from worker_config.plugins import resolve_model, resolve_source
 from worker_config.plugins.models.digits import N_ROWS
@@ -43,8 +45,8 @@ class Workload:
 
 QUICK = [Workload("digits", 600, 8_000), Workload("forest", 240, 8_000)]
 FULL = [
-    Workload("digits", 1_500, 40_000),
-    Workload("forest", 500, 30_000),
+    Workload("digits", 1_500, 200_000),
+    Workload("forest", 500, 200_000),
     Workload("mlp", 300, 3_000, mlp_mb=200.0),
 ]
 
@@ -54,10 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer IDs, two workloads")
     parser.add_argument("--repeats", type=int, default=3, help="runs per configuration (median)")
     parser.add_argument("--only", help="comma-separated workloads to run")
+    parser.add_argument(
+        "--batch-rows", action="store_true", help="only the batch rows of issue 12 (map vs PPE)"
+    )
+    parser.add_argument("--bulk", type=int, help="IDs of the batched configurations (map, PPE)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy on the producer and children during a map"
+    )
     args = parser.parse_args(argv)
     workloads = QUICK if args.quick else FULL
     if args.only:
         workloads = [w for w in workloads if w.name in args.only.split(",")]
+    if args.bulk:
+        workloads = [dataclasses.replace(w, n_bulk=args.bulk) for w in workloads]
     children = min(2, usable_cores())
     workdir = Path(tempfile.mkdtemp(prefix="modelfleet-bench-"))
     cache = Path(os.environ.get("MODELFLEET_CACHE_DIR", Path.home() / ".cache" / "modelfleet"))
@@ -76,17 +87,26 @@ def main(argv: list[str] | None = None) -> int:
             }
             fleet = Fleet(server, workdir, env)
             try:
-                found, extra = run_workload(fleet, workload, children, args.repeats, args.quick)
+                found, extra = run_workload(
+                    fleet,
+                    workload,
+                    children,
+                    args.repeats,
+                    args.quick,
+                    batch_only=args.batch_rows,
+                    profile=args.profile,
+                )
             finally:
                 fleet.stop()
             rows += found
             extras[workload.name] = extra
             print(report.table(workload.name, found, extra), flush=True)
+            print(batch_rows.summary(workload.name, found, extra), flush=True)
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     facts["load_average_after"] = os.getloadavg()
-    verdicts = report.targets(rows, extras)
+    verdicts = report.targets(rows, extras) + batch_rows.targets(rows, extras)
     print(report.verdict_text(verdicts, facts))
     stem = "quick" if args.quick else "bench"
     report.write(
@@ -97,7 +117,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_workload(  # noqa: PLR0915 (one straight script of configurations, easier to read whole)
-    fleet: Fleet, w: Workload, children: int, repeats: int, quick: bool
+    fleet: Fleet,
+    w: Workload,
+    children: int,
+    repeats: int,
+    quick: bool,
+    *,
+    batch_only: bool = False,
+    profile: bool = False,
 ) -> tuple[list[Row], dict[str, Any]]:
     for key, value in fleet.model_env.items():
         os.environ[key] = value  # the seed pool's processes read them
@@ -133,17 +160,24 @@ def run_workload(  # noqa: PLR0915 (one straight script of configurations, easie
         return row
 
     local = Sides()
-    run("serial loop", "baseline", each, configs.serial_loop(predictor), local)
-    run("serial vectorised", "baseline", bulk, configs.serial_vectorised(predictor), local)
-    run(f"ThreadPoolExecutor({children}) per ID", "baseline", each,
-        configs.thread_pool(predictor, children), local)  # fmt: skip
+    extra.update(batch_rows.physical_limit(predictor, bulk, children))
+    if w.name == "digits":
+        extra.update(batch_rows.json_costs(predictor))
+    if not batch_only:
+        run("serial loop", "baseline", each, configs.serial_loop(predictor), local)
+        run("serial vectorised", "baseline", bulk, configs.serial_vectorised(predictor), local)
+        run(f"ThreadPoolExecutor({children}) per ID", "baseline", each,
+            configs.thread_pool(predictor, children), local)  # fmt: skip
     del predictor
     with ProcessPoolExecutor(children) as pool:
         pool_sides = Sides(worker_pids=lambda: list(pool._processes))
-        run(f"ProcessPoolExecutor({children}) per ID", "baseline", each,
-            configs.process_pool(pool, None), pool_sides)  # fmt: skip
-        run(f"ProcessPoolExecutor({children}) 64-ID batches", "baseline", bulk,
-            configs.process_pool(pool, 64), pool_sides)  # fmt: skip
+        if not batch_only:
+            run(f"ProcessPoolExecutor({children}) per ID", "baseline", each,
+                configs.process_pool(pool, None), pool_sides)  # fmt: skip
+        for size in batch_rows.ppe_sizes(len(bulk), children):
+            run(batch_rows.ppe_config(children, size), "baseline", bulk,
+                configs.process_pool(pool, size), pool_sides)  # fmt: skip
+    best = batch_rows.best_ppe(rows, w.name)
 
     # Cold start: the first result of a fresh worker, against its children's model load time.
     started = time.perf_counter()
@@ -157,8 +191,14 @@ def run_workload(  # noqa: PLR0915 (one straight script of configurations, easie
         extra["model_load_s"] = round(max(c.load_seconds for c in loads.values()), 3)
         extra["cold_ok"] = first[0]["output"] == reference[0]
         fleet_sides = Sides(lambda: procstat.descendants(worker.process.pid), redis_pid)
-        run("modelfleet map (auto batch size)", "modelfleet", bulk,
-            configs.fleet_map(executor), fleet_sides)  # fmt: skip
+        map_rows(run, executor, bulk, best, fleet_sides, extra=extra)
+        if profile:
+            workers = procstat.descendants(worker.process.pid)[1:]
+            pids = {"producer": os.getpid()} | {f"child{i}": p for i, p in enumerate(workers)}
+            body = lambda: configs.fleet_map(executor)(bulk)  # noqa: E731
+            extra.update(spy.profile(pids, body, RESULTS, f"profile-{w.name}-map"))
+        if batch_only:
+            return rows, extra
         run("modelfleet per-ID tasks, micro-batched", "modelfleet", each,
             configs.fleet_each(executor), fleet_sides)  # fmt: skip
         if w.name == "digits":
@@ -202,6 +242,25 @@ def run_workload(  # noqa: PLR0915 (one straight script of configurations, easie
                 Sides(lambda: procstat.descendants(one.process.pid), redis_pid))  # fmt: skip
         fleet.stop_worker(one)
     return rows, extra
+
+
+def map_rows(
+    run: Any,
+    executor: FleetExecutor,
+    bulk: list[int],
+    best: Row | None,
+    sides: Sides,
+    *,
+    extra: dict[str, Any],
+) -> None:
+    """The map with its automatic batch size, then at the batch size of the best PPE row."""
+    configs.fleet_map(executor)(bulk)  # a first job: the children's samples feed the fit
+    run(batch_rows.MAP_AUTO, "modelfleet", bulk, configs.fleet_map(executor), sides)
+    planned: list[InputId] = list(bulk)
+    extra["map auto batch size"] = len(executor._plan(planned, None)[0])
+    if best is not None:
+        size = min(int(best.config.split(") ")[1].split("-")[0]), executor.settings.max_batch)
+        run(batch_rows.MAP_EQUAL, "modelfleet", bulk, configs.fleet_map(executor, size), sides)
 
 
 def idle_latency(executor: FleetExecutor, label: str, n: int = 200) -> dict[str, Any]:

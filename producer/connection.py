@@ -10,7 +10,7 @@ from celery import Celery
 from celery.backends.redis import RedisBackend
 from kombu.utils.url import maybe_sanitize_url
 
-from worker_config import clients
+from worker_config import clients, wire_json
 from worker_config.celeryconfig import celery_config
 from worker_config.errors import BrokerUnreachable
 from worker_config.settings import Settings
@@ -46,6 +46,7 @@ class PollingRedisBackend(RedisBackend):
 
 def client_app(settings: Settings) -> Celery:
     """A Celery app that sends modelfleet tasks by name; it needs none of the worker's code."""
+    wire_json.install()  # the same orjson-backed json serializer the workers use
     app = Celery("modelfleet-producer", set_as_current=False)
     app.conf.update(celery_config(settings))
     # Not Celery(backend=...): the result_backend URL in the config would replace the class.

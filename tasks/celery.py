@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from celery import Celery
 
+from worker_config import wire_json
 from worker_config.celeryconfig import app_config
 
+wire_json.install()  # kombu's json serializer, on orjson: same wire, cheaper results
 app = Celery("modelfleet")
 # A promise: the environment is read when Celery first needs its configuration, not at import.
 app.add_defaults(app_config)

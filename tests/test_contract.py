@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,8 +60,8 @@ def test_command_line_ids_expand_ranges_and_keep_strings() -> None:
 
 
 def test_auto_batches_spread_work_and_respect_the_limit() -> None:
-    assert auto_batch_size(1797, 1000, children=2) == 225  # nothing measured: 8 tasks
-    assert auto_batch_size(10, 1000) == 3
+    assert auto_batch_size(1797, 1000, children=2) == 450  # nothing measured: 2 tasks a child
+    assert auto_batch_size(10, 1000) == 5
     assert auto_batch_size(10**6, 100) == 100
     assert chunk([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]]
 
@@ -120,3 +121,20 @@ def test_batches_over_the_limit_are_refused_whole() -> None:
     predictor = Predictor(TinyModel(), DictSource({}), max_batch=3)
     with pytest.raises(InvalidBatch, match="larger than the limit of 3"):
         predictor.predict_batch([1, 2, 3, 4])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[0, 1, 2**63 - 1, -(2**63)], [1, "a", 2], [], [3, True], [2**63], [1, 2.0], ["x" * 257]],
+)
+def test_validating_many_ids_at_once_agrees_with_one_at_a_time(values: list[object]) -> None:
+    from worker_config.contract import validate_ids
+
+    try:
+        one_by_one = [validate_id(x) for x in values]
+    except InvalidId as exc:
+        with pytest.raises(InvalidId, match=re.escape(str(exc))):
+            validate_ids(values)
+        return
+    assert validate_ids(values) == one_by_one
+    assert validate_ids(iter(values)) == one_by_one

@@ -84,7 +84,11 @@ def test_bad_ids_get_error_items_beside_good_ones(
 
 @pytest.mark.parametrize(
     ("batch", "message"),
-    [([], "empty"), (list(range(1001)), "larger than the limit of 1000"), ("0-9", "list of IDs")],
+    [
+        ([], "empty"),
+        (list(range(50_001)), "larger than the limit of 50000"),
+        ("0-9", "list of IDs"),
+    ],
 )
 def test_malformed_batches_fail_with_a_clear_error(
     worker: LocalWorker, fleet_settings: Settings, batch: object, message: str

@@ -5,7 +5,8 @@ Other apps (any language) depend on these; change them only with a major version
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from collections.abc import Iterable
+from typing import Any, TypeAlias, cast
 
 from worker_config.errors import InvalidId
 
@@ -46,6 +47,18 @@ def validate_id(value: object) -> InputId:
         f"ID of type {type(value).__name__} is not allowed; an ID is a JSON integer "
         f"or a string of at most {MAX_ID_LENGTH} characters"
     )
+
+
+def validate_ids(values: Iterable[object]) -> list[InputId]:
+    """:func:`validate_id` of every value; a list of in-range plain ints (the common case of a
+    200,000-ID ``map``) is checked in C (``min``/``max``) instead of one call per ID."""
+    out = list(values)
+    if out and all(type(x) is int for x in out):
+        ints = cast("list[int]", out)
+        low, high = INT_ID_RANGE
+        if low <= min(ints) and max(ints) <= high:
+            return list(ints)
+    return [validate_id(x) for x in out]
 
 
 def echo_id(value: object) -> object:

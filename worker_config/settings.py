@@ -67,7 +67,11 @@ class Settings(BaseSettings):
     concurrency: int | None = Field(None, ge=1)
     #: BLAS/OpenMP threads per child; 1 keeps N children from oversubscribing N cores.
     threads_per_child: int = Field(1, ge=1)
-    max_batch: int = Field(1000, ge=1, le=100_000)
+    #: Most IDs one task may carry: the hard cap on automatic batch sizes. It bounds a child's
+    #: memory (~1.4 KB per item at the peak of a batch: ~70 MB at 50,000) and one result value
+    #: in Redis (~110 B per item); forests need batches of tens of thousands for 95% of their
+    #: throughput (``producer/cost_model.py``), so it is that high.
+    max_batch: int = Field(50_000, ge=1, le=100_000)
     #: Seconds a child may take to load its model before the worker gives up.
     model_load_timeout: float = Field(300.0, gt=0)
     #: Seconds results are kept in the result backend.

@@ -71,6 +71,9 @@ class Predictor:
                 items[pos] = error_item(input_id, InvalidInput(f"{type(exc).__name__}: {exc}"))
 
         if ready:
+            # Which model and version produced it: during a reload, both versions serve. One
+            # dict for the whole batch: the items are encoded, never changed, in the worker.
+            produced_by = {"name": self.model.name, "version": self.model.version}
             for (pos, _), output in zip(ready, self._predict([x for _, x in ready]), strict=True):
                 raw_id = raw_ids[pos]
                 item = (
@@ -78,8 +81,7 @@ class Predictor:
                     if isinstance(output, ItemError)
                     else ok_item(raw_id, output)
                 )
-                # Which model and version produced it: during a reload, both versions serve.
-                item["model"] = {"name": self.model.name, "version": self.model.version}
+                item["model"] = produced_by
                 items[pos] = item
         return [item for item in items if item is not None]
 

@@ -49,7 +49,7 @@ class WorkerState:
     loaded_with: Settings | None = None
     #: Per child: the models it serves, by their name in ``MODELFLEET_MODEL``.
     models: dict[str, Loaded] = field(default_factory=dict)
-    #: Per child: measured seconds per item, by model (``records/costs.py``).
+    #: Per child: measured (batch size, seconds) samples, by model (``records/costs.py``).
     meters: dict[str, Meter] = field(default_factory=dict)
     #: Per child: the server-side micro-batcher, made on first use, after the fork.
     batcher: MicroBatcher | None = None
