@@ -77,7 +77,7 @@ def guard_metrics(*, open_metrics: bool) -> None:
     basic auth on; ``MODELFLEET_FLOWER_OPEN_METRICS=true`` keeps it open for a scraper that
     cannot authenticate.
     """
-    from flower.views import monitor
+    from flower.views import monitor  # type: ignore[import-untyped]
     from tornado.web import authenticated
 
     handler: Any = monitor.Metrics
