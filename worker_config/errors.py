@@ -41,3 +41,11 @@ class InvalidInput(ItemError):
 
 class InferenceError(ItemError):
     """The model raised while predicting this input."""
+
+
+class InputTooLarge(ItemError):
+    """A stored input is larger than ``MODELFLEET_MAX_INPUT_BYTES``; it was not fetched."""
+
+
+class EtaTooFar(ModelfleetError):
+    """A task's ``eta`` or ``countdown`` is further ahead than ``MODELFLEET_MAX_ETA`` seconds."""

@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     flower_password: SecretStr | None = None
     #: Serve Flower's ``/metrics`` without authentication (for a scraper that cannot log in).
     flower_open_metrics: bool = False
+    #: Largest stored input (bytes) the ``redis`` source reads; larger ones get ``InputTooLarge``.
+    max_input_bytes: int = Field(16 * 1024 * 1024, ge=1)
+    #: Furthest ``eta``/``countdown`` (seconds ahead) a worker accepts; further ones fail at once
+    #: with ``EtaTooFar`` instead of being held, and renewed, in the worker until then.
+    max_eta: float = Field(7 * 86_400, gt=0)
     #: Most IDs a child coalesces from queued ``modelfleet.predict`` tasks into one model call
     #: (server-side micro-batching); 1 turns it off.
     microbatch_max: int = Field(64, ge=1, le=10_000)
