@@ -65,8 +65,18 @@ class FleetExecutor:
             check_reachable(self.settings)
             self._checked = True
         batches = self._plan(valid, batch_size or self.batch_size)
-        task_ids = self._send(PREDICT_BATCH, batches)
-        return record_job(self.settings, Job(self.app, batches, task_ids))
+        # Recorded before the first send, with its task IDs: a producer killed mid-send leaves
+        # a job that `modelfleet job ID --resume` completes under the same IDs (resume.py).
+        task_ids = [str(uuid.uuid4()) for _ in batches]
+        job = record_job(self.settings, Job(self.app, batches, task_ids), model=self.model)
+        self.send_planned(batches, task_ids)
+        return job
+
+    def send_planned(self, batches: list[list[InputId]], task_ids: list[str]) -> None:
+        """Send ``modelfleet.predict_batch`` tasks under task IDs chosen beforehand."""
+        for start in range(0, len(batches), SEND_CHUNK):
+            chunk = slice(start, start + SEND_CHUNK)
+            self._send_chunk(PREDICT_BATCH, batches[chunk], task_ids[chunk], False)
 
     def submit_each(self, ids: Iterable[object]) -> Job:
         """Send one ``modelfleet.predict`` task per ID, as many independent producers would.
