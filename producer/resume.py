@@ -9,6 +9,7 @@ by a worker): each ID is answered once, whether or not the dead producer sent it
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from celery import Celery
@@ -18,6 +19,9 @@ from producer.jobs import job_keys, load_job
 from worker_config import clients, keys
 from worker_config.routing import model_queue
 from worker_config.settings import Settings
+
+#: Seconds between the two looks for a task before it is sent again.
+RECHECK_SECONDS = 0.5
 
 
 def in_flight(settings: Settings, queue: str) -> set[str]:
@@ -51,13 +55,22 @@ def resume(settings: Settings, app: Celery, job_id: str) -> tuple[int, int]:
     backend: Any = app.backend
     meta = backend.client.hgetall(job_keys(settings, job_id)[0])
     model = meta.get(b"model", b"").decode() or None
-    stored = backend.client.mget([backend.get_key_for_task(t) for t in job.task_ids])
-    pending = in_flight(settings, model_queue(settings, model))
-    todo = [
-        i
-        for i, (task_id, result) in enumerate(zip(job.task_ids, stored, strict=True))
-        if result is None and task_id not in pending
-    ]
+    queue = model_queue(settings, model)
+    todo = list(range(len(job.task_ids)))
+    # A worker holds a message only in memory between taking it from the queue and recording
+    # it as unacknowledged: a task is sent again only if two looks, RECHECK_SECONDS apart,
+    # both find it nowhere (no result, not queued, not held).
+    for look in range(2):
+        if look:
+            time.sleep(RECHECK_SECONDS)
+        ids = [job.task_ids[i] for i in todo]
+        stored = backend.client.mget([backend.get_key_for_task(t) for t in ids]) if ids else []
+        pending = in_flight(settings, queue)
+        todo = [
+            i
+            for i, task_id, result in zip(todo, ids, stored, strict=True)
+            if result is None and task_id not in pending
+        ]
     if todo:
         executor = FleetExecutor(settings, model=model)
         executor.send_planned([job.batches[i] for i in todo], [job.task_ids[i] for i in todo])
