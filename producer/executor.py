@@ -66,8 +66,16 @@ class FleetExecutor:
             check_reachable(self.settings)
             self._checked = True
         batches = self._plan(valid, batch_size or self.batch_size)
-        task_ids = self._send(PREDICT_BATCH, batches)
-        return record_job(self.settings, Job(self.app, batches, task_ids))
+        # Recorded before the first send, with its task IDs: a producer killed mid-send leaves
+        # a job that `modelfleet job ID --resume` completes under the same IDs (resume.py).
+        task_ids = wire.new_task_ids(len(batches))
+        job = record_job(self.settings, Job(self.app, batches, task_ids), model=self.model)
+        self.send_planned(batches, task_ids)
+        return job
+
+    def send_planned(self, batches: list[list[InputId]], task_ids: list[str]) -> None:
+        """Send ``modelfleet.predict_batch`` tasks under task IDs chosen beforehand."""
+        self._send(PREDICT_BATCH, batches, task_ids=task_ids)
 
     def submit_each(self, ids: Iterable[object]) -> Job:
         """Send one ``modelfleet.predict`` task per ID, as many independent producers would.
@@ -97,9 +105,15 @@ class FleetExecutor:
         children = max(measured.children, self.settings.worker_concurrency)
         return plan_batches(ids, limit, children=children, cost=fit(measured.samples))
 
-    def _send(self, task: str, batches: list[list[InputId]], one_each: bool = False) -> list[str]:
+    def _send(
+        self,
+        task: str,
+        batches: list[list[InputId]],
+        one_each: bool = False,
+        task_ids: list[str] | None = None,
+    ) -> list[str]:
         """Publish every task in chunks, one Redis round trip each (``producer/wire.py``)."""
-        task_ids = wire.new_task_ids(len(batches))
+        task_ids = task_ids if task_ids is not None else wire.new_task_ids(len(batches))
         env = wire.envelope(
             self.settings,
             task,

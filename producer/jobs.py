@@ -166,14 +166,21 @@ def _client(app: Celery) -> Any:
     return app.backend.client  # type: ignore[attr-defined]
 
 
-def record_job(settings: Settings, job: Job) -> Job:
-    """Give ``job`` an ID and store it in the result backend in one round trip."""
+def record_job(settings: Settings, job: Job, model: str | None = None) -> Job:
+    """Give ``job`` an ID and store it in the result backend in one round trip (with the model
+    it was sent to, so ``--resume`` sends the rest to the same queue)."""
     job.id = uuid.uuid4().hex
     meta, tasks, batches = job_keys(settings, job.id)
     job.record_key = meta
     with _client(job.app).pipeline(transaction=False) as pipe:
         pipe.hset(
-            meta, mapping={"size": job.size, "tasks": len(job.task_ids), "created": time.time()}
+            meta,
+            mapping={
+                "size": job.size,
+                "tasks": len(job.task_ids),
+                "created": time.time(),
+                "model": model or "",
+            },
         )
         if job.task_ids:
             pipe.rpush(tasks, *job.task_ids)

@@ -61,3 +61,11 @@ class InferenceError(ItemError):
 
 class DeadLettered(ItemError):
     """The input was running each time its worker process died; it is not run again."""
+
+
+class InputTooLarge(ItemError):
+    """A stored input is larger than ``MODELFLEET_MAX_INPUT_BYTES``; it was not fetched."""
+
+
+class EtaTooFar(ModelfleetError):
+    """A task's ``eta`` or ``countdown`` is further ahead than ``MODELFLEET_MAX_ETA`` seconds."""

@@ -43,6 +43,13 @@ def flower_options(settings: Settings, current: Any) -> dict[str, Any]:
     """
     options: dict[str, Any] = {"tasks_columns": TASK_COLUMNS}
     basic_auth = list(current.basic_auth or [])
+    for number, credential in enumerate(basic_auth, 1):
+        user, _, password = str(credential).partition(":")
+        if not user.strip() or not password.strip():
+            raise ConfigError(
+                f"FLOWER_BASIC_AUTH credential {number} of {len(basic_auth)} has an empty user "
+                "or password (anyone could log in with them); give each as user:password"
+            )
     if not basic_auth and settings.flower_user and settings.flower_password:
         basic_auth = [f"{settings.flower_user}:{settings.flower_password.get_secret_value()}"]
         options["basic_auth"] = basic_auth
@@ -58,4 +65,22 @@ def flower_options(settings: Settings, current: Any) -> dict[str, Any]:
             "MODELFLEET_FLOWER_USER and MODELFLEET_FLOWER_PASSWORD (or FLOWER_BASIC_AUTH), "
             "or listen on 127.0.0.1"
         )
+    if basic_auth or current.auth:
+        guard_metrics(open_metrics=settings.flower_open_metrics)
     return options
+
+
+def guard_metrics(*, open_metrics: bool) -> None:
+    """Put Flower's ``/metrics`` behind the same login as its pages and API.
+
+    Flower serves ``/metrics`` (worker host names, task names and counts) to anyone, even with
+    basic auth on; ``MODELFLEET_FLOWER_OPEN_METRICS=true`` keeps it open for a scraper that
+    cannot authenticate.
+    """
+    from flower.views import monitor  # type: ignore[import-untyped]
+    from tornado.web import authenticated
+
+    handler: Any = monitor.Metrics
+    original = getattr(handler, "_modelfleet_open_get", handler.get)
+    handler._modelfleet_open_get = original
+    handler.get = original if open_metrics else authenticated(original)

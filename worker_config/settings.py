@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     #: Flower basic-auth user and password (``celery -A tasks flower`` reads them).
     flower_user: str | None = None
     flower_password: SecretStr | None = None
+    #: Serve Flower's ``/metrics`` without authentication (for a scraper that cannot log in).
+    flower_open_metrics: bool = False
+    #: Largest stored input (bytes) the ``redis`` source reads; larger ones get ``InputTooLarge``.
+    max_input_bytes: int = Field(16 * 1024 * 1024, ge=1)
+    #: Furthest ``eta``/``countdown`` (seconds ahead) a worker accepts; further ones fail at once
+    #: with ``EtaTooFar`` instead of being held, and renewed, in the worker until then.
+    max_eta: float = Field(7 * 86_400, gt=0)
     #: Most IDs a child coalesces from queued ``modelfleet.predict`` tasks into one model call
     #: (server-side micro-batching); 1 turns it off.
     microbatch_max: int = Field(64, ge=1, le=10_000)
@@ -132,6 +139,8 @@ class Settings(BaseSettings):
                 "sentinel://host:port;sentinel://host2:port/db), "
                 f"got {value.split('@')[-1]!r}"
             )
+        if value is not None:
+            _check_userinfo(value)
         return value
 
     @cached_property
@@ -145,6 +154,27 @@ class Settings(BaseSettings):
         from worker_config.cores import usable_cores
 
         return self.concurrency or usable_cores()
+
+
+def _check_userinfo(url: str) -> None:
+    """Refuse a URL whose password holds an unencoded ``/``, ``?`` or ``#``.
+
+    Such a URL parses with the password's tail as the host and path, which then shows in every
+    log line that prints the URL with its password masked. The message never repeats the URL.
+    """
+    if url.startswith(("unix://", "redis+socket://")):
+        return
+    for part in url.split(";"):
+        rest = part.partition("://")[2]
+        authority = rest
+        for stop in "/?#":
+            authority = authority.partition(stop)[0]
+        if "@" in rest and "@" not in authority:
+            raise ValueError(
+                "the user or password in this URL contains '/', '?' or '#', which must be "
+                "percent-encoded ('/' as %2F, '?' as %3F, '#' as %23, '@' as %40); the URL is "
+                "not repeated here because it holds the password"
+            )
 
 
 @cache

@@ -12,6 +12,7 @@ from producer.cli.exits import EPILOG, ExitCode
 from producer.connection import client_app, redact
 from producer.job_progress import JobProgress, finished_batches, items_in_order, progress
 from producer.jobs import Job, keep_alive, load_job
+from producer.resume import resume as resume_job
 from worker_config.errors import BrokerUnreachable, JobTimeout
 from worker_config.settings import Settings, load_settings
 
@@ -48,7 +49,14 @@ def _exit_code(p: JobProgress) -> ExitCode:
 @click.option("--errors", "show", flag_value="errors", help="Print only the failed items.")
 @click.option("--wait", "-w", is_flag=True, help="Wait until the job is complete.")
 @click.option("--timeout", "-t", type=click.FloatRange(0), help="Seconds to wait with --wait.")
-def job(job_id: str, show: str | None, wait: bool, timeout: float | None) -> ExitCode:
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Send the tasks a killed producer did not send (same task IDs), then show progress.",
+)
+def job(
+    job_id: str, show: str | None, wait: bool, timeout: float | None, resume: bool = False
+) -> ExitCode:
     """Show a job's progress: done, failed and pending items, and a progress bar.
 
     With --results, print its finished items as JSON lines in input order (while it runs,
@@ -58,6 +66,9 @@ def job(job_id: str, show: str | None, wait: bool, timeout: float | None) -> Exi
     settings = load_settings()
     app = client_app(settings)
     try:
+        if resume:
+            sent, total = resume_job(settings, app, job_id)
+            click.echo(f"modelfleet: job {job_id}: sent {sent} of its {total} tasks", err=True)
         return _show(settings, app, job_id=job_id, show=show, wait=wait, timeout=timeout)
     except Exception as exc:  # redis-py raises its own connection errors, not OSError
         if isinstance(exc, OSError) or type(exc).__module__.startswith("redis"):

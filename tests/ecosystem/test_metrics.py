@@ -18,8 +18,11 @@ from worker_config.settings import Settings
 BATCH = "modelfleet.predict_batch"
 
 
-def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def scrape(
+    url: str, headers: dict[str, str] | None = None
+) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
         text = response.read().decode()
     return {
         (s.name, frozenset(s.labels.items())): s.value
@@ -68,7 +71,7 @@ def test_worker_and_flower_metrics_count_what_was_sent(
     flower_samples: dict[Any, float] = {}
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        flower_samples = scrape(flower.url + "/metrics")
+        flower_samples = scrape(flower.url + "/metrics", flower.auth_header)  # behind the login
         succeeded = sum(
             v
             for (n, labels), v in flower_samples.items()

@@ -10,13 +10,12 @@ times per timeout; a worker that dies stops renewing, and its tasks come back on
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import redis
 from celery.worker import state
 
-from worker_config import clients, keys
+from worker_config import clients, keys, server_clock
 from worker_config.celery_ext.steps import Repeating
 from worker_config.settings import Settings, get_settings
 
@@ -42,12 +41,13 @@ def held_delivery_tags() -> list[str]:
 
 
 def renew(client: redis.Redis, settings: Settings, tags: list[str]) -> int:
-    """Mark ``tags`` as delivered now; only tags still unacknowledged are touched (``XX``)."""
+    """Mark ``tags`` as delivered now by the Redis server's clock (never this machine's: a worker
+    whose clock is behind would hand its tasks to others); only tags still unacknowledged are
+    touched (``XX``)."""
     if not tags:
         return 0
-    now = time.time()
     index = keys.unacked_index(settings)
-    changed = client.zadd(index, dict.fromkeys(tags, now), xx=True, ch=True)
+    changed = client.eval(server_clock.RENEW_SCRIPT, 1, index, *tags)
     return int(changed or 0)
 
 

@@ -70,6 +70,14 @@ class LoadFailureWatch(Repeating):
             worker_state.should_stop = EX_MODEL_LOAD  # type: ignore[assignment]
 
 
+def consumed_queues(worker: Any) -> list[str] | None:
+    """Names of the queues the worker's task consumer consumes now (None before it exists)."""
+    consumer = getattr(getattr(worker, "consumer", None), "task_consumer", None)
+    if consumer is None:
+        return None
+    return sorted(queue.name for queue in consumer.queues)
+
+
 class ProbeHeartbeat(Repeating):
     """Rewrite the probe state file (``observe/probes.py``) with the pool's current children."""
 
@@ -79,7 +87,7 @@ class ProbeHeartbeat(Repeating):
         return probes.HEARTBEAT_SECONDS
 
     def tick(self, worker: Any) -> None:
-        probes.beat(worker.pool.info if worker.pool is not None else {})
+        probes.beat(worker.pool.info if worker.pool is not None else {}, consumed_queues(worker))
 
     def start(self, parent: Any) -> None:
         self.tick(parent)  # children are known now: no need to wait one interval

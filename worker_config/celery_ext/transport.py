@@ -16,6 +16,10 @@ from typing import Any
 
 import redis
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
+from kombu.utils.json import dumps
+
+from worker_config.server_clock import OffsetClock, server_now
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +77,42 @@ def _preview(raw: object) -> str:
 
 
 class QoS(kombu_redis.QoS):
-    """kombu's QoS, surviving a channel closed after the broker went away."""
+    """kombu's QoS, surviving a channel closed after the broker went away, and scoring leases
+    with the Redis server's clock instead of this machine's (``server_clock.py``)."""
+
+    _clock = OffsetClock()
+    _vrestore_count: int
+    channel: Any
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        """kombu's ``append``, with the delivery scored by the server's clock."""
+        delivery = message.delivery_info
+        exchange, routing_key = delivery["exchange"], delivery["routing_key"]
+        with self.channel.conn_or_acquire() as client:
+            now = self._clock.now(client)
+        with self.pipe_or_acquire() as pipe:
+            pipe.zadd(self.unacked_index_key, {delivery_tag: now}).hset(
+                self.unacked_key, delivery_tag, dumps([message._raw, exchange, routing_key])
+            ).execute()
+            virtual.QoS.append(self, message, delivery_tag)
+
+    def restore_visible(self, start: int = 0, num: int = 10, interval: int = 10) -> None:
+        """kombu's sweep of lapsed leases, comparing scores with the server's clock."""
+        self._vrestore_count += 1
+        if (self._vrestore_count - 1) % (interval or 1):
+            return
+        with self.channel.conn_or_acquire() as client:
+            try:
+                ceil = server_now(client) - self.visibility_timeout
+                with kombu_redis.Mutex(client, self.unacked_mutex_key, self.unacked_mutex_expire):
+                    visible = client.zrange(
+                        self.unacked_index_key, ceil, 0, desc=True, byscore=True,
+                        offset=num and start, num=num, withscores=True,
+                    )  # fmt: skip
+                    for tag, _score in visible or []:
+                        self.restore_by_tag(tag, client)
+            except kombu_redis.MutexHeld:
+                pass
 
     def restore_unacked(self, client: Any = None) -> Any:
         """Put this channel's unacknowledged messages back, if Redis can still be reached.

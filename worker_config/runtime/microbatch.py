@@ -36,7 +36,7 @@ from typing import Any
 import redis
 from celery import states
 
-from worker_config import clients, keys
+from worker_config import clients, keys, server_clock
 from worker_config.contract import PREDICT, ResultItem
 from worker_config.runtime.inference import Predictor
 from worker_config.runtime.state import current
@@ -50,8 +50,11 @@ UNACKED_KEY, UNACKED_INDEX_KEY = keys.UNACKED, keys.UNACKED_INDEX
 POLL_INTERVAL = 0.0005
 
 #: Pops up to ARGV[1] plain ``modelfleet.predict`` messages from the consuming end of KEYS[1]
-#: into kombu's unacked hash (KEYS[2]) and index (KEYS[3]) at time ARGV[3], atomically.
-TAKE_SCRIPT = """
+#: into kombu's unacked hash (KEYS[2]) and index (KEYS[3]) at the Redis server's time (the
+#: same clock every worker's lease sweep compares with, ``server_clock.py``), atomically.
+TAKE_SCRIPT = (
+    server_clock.NOW_LUA
+    + """
 local taken = {}
 for _ = 1, tonumber(ARGV[1]) do
   local raw = redis.call('LINDEX', KEYS[1], -1)
@@ -69,7 +72,7 @@ for _ = 1, tonumber(ARGV[1]) do
   local info = p['delivery_info']
   if type(info) ~= 'table' then break end
   redis.call('RPOP', KEYS[1])
-  redis.call('ZADD', KEYS[3], ARGV[3], p['delivery_tag'])
+  redis.call('ZADD', KEYS[3], now, p['delivery_tag'])
   redis.call('HSET', KEYS[2], p['delivery_tag'],
     '[' .. raw .. ',' .. cjson.encode(info['exchange']) .. ','
         .. cjson.encode(info['routing_key']) .. ']')
@@ -77,6 +80,7 @@ for _ = 1, tonumber(ARGV[1]) do
 end
 return taken
 """
+)
 
 
 @dataclass
@@ -136,7 +140,7 @@ class MicroBatcher:
         try:
             raws = self._take(
                 keys=[keys.queue(self.settings, queue), self._unacked, self._unacked_index],
-                args=[limit, PREDICT, time.time()],
+                args=[limit, PREDICT],
             )
         except redis.RedisError as exc:  # the leader still gets its answer
             logger.warning("micro-batching: could not take queued tasks: %s", exc)

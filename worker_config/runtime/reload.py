@@ -12,6 +12,8 @@ reported (log, ``modelfleet status``) and the old one keeps serving.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -122,10 +124,49 @@ def _reload(settings: Settings, hostname: str) -> int:
 
 
 def _load(settings: Settings, target: dict[str, Any]) -> dict[str, child.Loaded]:
+    """Load the target in a helper thread, giving up after ``MODELFLEET_MODEL_LOAD_TIMEOUT``.
+
+    A path that is a FIFO or a device is refused before anything opens it (opening a FIFO blocks
+    until a writer comes); any other load that hangs costs that thread, never later reloads.
+    """
     if target.get("model_path"):
         settings = settings.model_copy(update={"model_path": Path(target["model_path"])})
+    if settings.model_path is not None:
+        _check_loadable(settings.model_path)
     names = [target["model"]] if target.get("model") else list(served_models(settings))
-    return {name: child.build(settings, name) for name in names}
+    outcome: dict[str, Any] = {}
+
+    def load() -> None:
+        try:
+            outcome["models"] = {name: child.build(settings, name) for name in names}
+        except BaseException as exc:  # handed to the watcher thread below
+            outcome["error"] = exc
+
+    loader = threading.Thread(target=load, name="modelfleet-reload-load", daemon=True)
+    loader.start()
+    loader.join(settings.model_load_timeout)
+    if loader.is_alive():
+        raise TimeoutError(
+            f"loading took longer than MODELFLEET_MODEL_LOAD_TIMEOUT "
+            f"({settings.model_load_timeout:g}s); check the model path, or raise the timeout"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    loaded: dict[str, child.Loaded] = outcome["models"]
+    return loaded
+
+
+def _check_loadable(path: Path) -> None:
+    """Refuse a path that is neither a regular file nor a directory, without opening it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise FileNotFoundError(f"cannot load the model from {path}: {exc.strerror}") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise ValueError(
+            f"cannot load the model from {path}: not a regular file or directory "
+            "(a FIFO, socket or device); point --model-path at the weights file"
+        )
 
 
 def _mark_good(state: State, generation: int, target: dict[str, Any]) -> None:
