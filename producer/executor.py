@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from types import TracebackType
 from typing import Any
 
@@ -18,6 +19,7 @@ from kombu.exceptions import (  # type: ignore[attr-defined]  # celery-types pre
 from producer.batching import plan_batches
 from producer.connection import check_reachable, client_app, redact
 from producer.jobs import Job, ProgressCallback, record_job
+from producer.sink_jobs import SinkProgress, SinkResult
 from worker_config.contract import (
     PREDICT,
     PREDICT_BATCH,
@@ -29,6 +31,7 @@ from worker_config.errors import BrokerUnreachable
 from worker_config.records import costs
 from worker_config.routing import default_model, model_queue
 from worker_config.settings import Settings, get_settings
+from worker_config.sinks.parts import id_type_of
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +158,42 @@ class FleetExecutor:
         """
         job = self.submit_batches(ids, batch_size)
         return job.results(timeout=timeout, on_progress=on_progress)
+
+    def map_to_sink(
+        self,
+        ids: Iterable[object],
+        sink: str,
+        *,
+        batch_size: int | None = None,
+        job_id: str | None = None,
+        on_progress: Callable[[SinkProgress], None] | None = None,
+    ) -> SinkResult:
+        """Predict every ID into a Parquet data set at the fsspec URL ``sink``; wait for it.
+
+        IDs are read lazily in chunks of ``batch_size`` (``MODELFLEET_SINK_CHUNK``), each written
+        by a worker as one part; Redis keeps one receipt per part. Pass the ``job_id`` of a job
+        whose producer died, with the same IDs, to send only its chunks without a receipt.
+        """
+        from producer import streaming
+        from producer.sink_jobs import SinkJob, new_job_id
+
+        if not self._checked:
+            check_reachable(self.settings)
+            self._checked = True
+        size = batch_size or self.batch_size or self.settings.sink_chunk
+        chunks = streaming.chunked(ids, min(size, self.settings.max_batch))
+        first = next(chunks, [])
+        job = SinkJob(
+            id=job_id or new_job_id(),
+            sink=sink,
+            chunk_size=min(size, self.settings.max_batch),
+            id_type=id_type_of(first),
+            model=self.model,
+        )
+        counts = streaming.run(
+            self.settings, self.app, job, chain([first] if first else [], chunks), on_progress
+        )
+        return SinkResult(job.id, sink, counts.rows, counts.errors, counts.parts, counts.failed)
 
     def shutdown(self, wait: bool = True) -> None:
         self.app.close()

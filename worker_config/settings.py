@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     microbatch_max: int = Field(64, ge=1, le=10_000)
     #: Milliseconds a child waits for more queued single-ID tasks once it found some.
     microbatch_wait_ms: float = Field(2.0, ge=0, le=1000)
+    #: IDs per ``modelfleet.predict_to_sink`` task (one Parquet part each) when none is given.
+    sink_chunk: int = Field(1000, ge=1, le=100_000)
+    #: Sink tasks a producer keeps sent but unfinished per live worker child (back-pressure).
+    sink_tasks_per_child: int = Field(4, ge=1, le=1000)
     #: Size in MB of the built-in ``mlp`` model's weights (float32).
     mlp_mb: float = Field(64.0, gt=0, le=4096)
 
