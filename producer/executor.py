@@ -6,7 +6,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from itertools import chain
 from types import TracebackType
 from typing import Any
 
@@ -31,7 +30,6 @@ from worker_config.errors import BrokerUnreachable
 from worker_config.records import costs
 from worker_config.routing import default_model, model_queue
 from worker_config.settings import Settings, get_settings
-from worker_config.sinks.parts import id_type_of
 
 logger = logging.getLogger(__name__)
 
@@ -175,23 +173,22 @@ class FleetExecutor:
         whose producer died, with the same IDs, to send only its chunks without a receipt.
         """
         from producer import streaming
-        from producer.sink_jobs import SinkJob, new_job_id
 
         if not self._checked:
             check_reachable(self.settings)
             self._checked = True
-        size = batch_size or self.batch_size or self.settings.sink_chunk
-        chunks = streaming.chunked(ids, min(size, self.settings.max_batch))
-        first = next(chunks, [])
-        job = SinkJob(
-            id=job_id or new_job_id(),
-            sink=sink,
-            chunk_size=min(size, self.settings.max_batch),
-            id_type=id_type_of(first),
-            model=self.model,
+        size = min(
+            batch_size or self.batch_size or self.settings.sink_chunk, self.settings.max_batch
         )
-        counts = streaming.run(
-            self.settings, self.app, job, chain([first] if first else [], chunks), on_progress
+        job, counts = streaming.submit(
+            self.settings,
+            self.app,
+            streaming.chunked(ids, size),
+            sink,
+            chunk_size=size,
+            model=self.model,
+            job_id=job_id,
+            on_progress=on_progress,
         )
         return SinkResult(job.id, sink, counts.rows, counts.errors, counts.parts, counts.failed)
 

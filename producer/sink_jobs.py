@@ -19,6 +19,7 @@ from celery import Celery, states
 from producer.id_files import IdFile
 from producer.jobs import UnknownJob
 from worker_config import keys
+from worker_config.errors import ModelfleetError
 from worker_config.settings import Settings
 
 #: Value of the record's ``kind`` field that marks a sink job.
@@ -45,6 +46,10 @@ class SinkJob:
     def task_id(self, index: int) -> str:
         """The task of chunk ``index``: the same on every (re)send of this job."""
         return str(uuid.uuid5(uuid.UUID(self.id), str(index)))
+
+
+class NotResumable(ModelfleetError):
+    """The job's IDs came from a program, so only that program can send them again."""
 
 
 def new_job_id() -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 import fsspec
@@ -19,6 +19,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from producer import sink_jobs
+from producer.id_files import IdFile
 from producer.sink_jobs import SinkJob, SinkProgress
 from worker_config.contract import PREDICT_TO_SINK, InputId, validate_id
 from worker_config.errors import BrokerUnreachable
@@ -154,7 +155,7 @@ def run(
     known = sink_jobs.load_or_none(settings, app, job.id)
     done: set[int] = set()
     if known is not None:  # a resumed job: its chunks with a receipt are not sent again
-        upto = known.chunks if known.chunks is not None else _sent_bound(app, known)
+        upto = known.chunks if known.chunks is not None else sent_bound(app, known)
         _, done = sink_jobs.progress(app, known, upto)
         job.created = known.created
     sink_jobs.save(settings, app, job)
@@ -164,7 +165,53 @@ def run(
     return counts
 
 
-def _sent_bound(app: Celery, job: SinkJob) -> int:
+def submit(
+    settings: Settings,
+    app: Celery,
+    chunks: Iterable[list[InputId]],
+    sink: str,
+    *,
+    chunk_size: int,
+    model: str | None = None,
+    source: IdFile | None = None,
+    job_id: str | None = None,
+    on_recorded: Callable[[SinkJob], None] | None = None,
+    on_progress: Progress | None = None,
+) -> tuple[SinkJob, SinkProgress]:
+    """A new (or, with ``job_id``, resumed) sink job over ``chunks``; returns when all are in.
+
+    The data set's ID column type comes from the first chunk (all integers: int64, else string).
+    """
+    it = iter(chunks)
+    first = next(it, [])
+    known = sink_jobs.load_or_none(settings, app, job_id) if job_id else None
+    job = SinkJob(
+        id=job_id or sink_jobs.new_job_id(),
+        sink=sink,
+        chunk_size=chunk_size,
+        id_type=known.id_type if known else parts.id_type_of(first),
+        model=model,
+        source=source,
+    )
+    if on_recorded:
+        on_recorded(job)
+    counts = run(settings, app, job, chain([first] if first else [], it), on_progress)
+    return job, counts
+
+
+def resume(
+    settings: Settings, app: Celery, job: SinkJob, on_progress: Progress | None = None
+) -> SinkProgress:
+    """Finish a job whose IDs come from a file: send only its chunks without a receipt."""
+    if job.source is None:
+        raise sink_jobs.NotResumable(
+            f"job {job.id} got its IDs from a program, not a file: resume it from Python with "
+            f"FleetExecutor().map_to_sink(<the same ids>, {job.sink!r}, job_id={job.id!r})"
+        )
+    return run(settings, app, job, job.source.chunks(job.chunk_size), on_progress)
+
+
+def sent_bound(app: Celery, job: SinkJob) -> int:
     """How far to look for receipts of a job whose producer died before reading all input:
     up to the first run of :data:`sink_jobs.WINDOW` chunks without one."""
     upto = 0

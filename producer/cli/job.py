@@ -8,6 +8,8 @@ import time
 import click
 from celery import Celery
 
+from producer import sink_jobs
+from producer.cli import sink as sink_cli
 from producer.cli.exits import EPILOG, ExitCode
 from producer.connection import client_app, redact
 from producer.job_progress import JobProgress, finished_batches, items_in_order, progress
@@ -48,7 +50,17 @@ def _exit_code(p: JobProgress) -> ExitCode:
 @click.option("--errors", "show", flag_value="errors", help="Print only the failed items.")
 @click.option("--wait", "-w", is_flag=True, help="Wait until the job is complete.")
 @click.option("--timeout", "-t", type=click.FloatRange(0), help="Seconds to wait with --wait.")
-def job(job_id: str, show: str | None, wait: bool, timeout: float | None) -> ExitCode:
+@click.option("--resume", is_flag=True, help="Sink jobs: send the chunks that have no part yet.")
+@click.option("--collect", metavar="FILE", help="Sink jobs: write all parts into one Parquet file.")
+def job(
+    job_id: str,
+    *,
+    show: str | None,
+    wait: bool,
+    timeout: float | None,
+    resume: bool = False,
+    collect: str | None = None,
+) -> ExitCode:
     """Show a job's progress: done, failed and pending items, and a progress bar.
 
     With --results, print its finished items as JSON lines in input order (while it runs,
@@ -58,6 +70,8 @@ def job(job_id: str, show: str | None, wait: bool, timeout: float | None) -> Exi
     settings = load_settings()
     app = client_app(settings)
     try:
+        if sink_job := sink_jobs.load(settings, app, job_id):  # a Parquet job (--sink)
+            return sink_cli.resume_or_show(settings, app, sink_job, resume, collect)
         return _show(settings, app, job_id=job_id, show=show, wait=wait, timeout=timeout)
     except Exception as exc:  # redis-py raises its own connection errors, not OSError
         if isinstance(exc, OSError) or type(exc).__module__.startswith("redis"):
