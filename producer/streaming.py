@@ -137,6 +137,9 @@ def write_manifest(job: SinkJob, counts: SinkProgress) -> str:
     fs.makedirs(base, exist_ok=True)
     path = parts.join(base, "_manifest.json")
     fs.pipe_file(path, sink_jobs.manifest(job, counts))
+    # Every task has finished: a temporary part left now is one whose writer was killed.
+    for stale in fs.glob(parts.join(base, f".part-{job.id}-*.tmp")):
+        fs.rm(stale)
     return str(fs.unstrip_protocol(path))
 
 

@@ -41,3 +41,15 @@ def expected_labels(settings: Settings, ids: Sequence[int]) -> list[int]:
     model = digits.load(settings)
     rows = ModuloDigits(settings).fetch(list(ids))
     return [out["label"] for out in model.predict([model.prepare(r) for r in rows])]
+
+
+class _WideDigits(digits.DigitsModel):
+    def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        width = int(os.environ.get("TEST_VECTOR_WIDTH", "4000"))
+        return [{**out, "vector": [float(out["label"])] * width} for out in super().predict(inputs)]
+
+
+def wide_digits(settings: Settings) -> digits.DigitsModel:
+    """The digits model with a ``vector`` of ``TEST_VECTOR_WIDTH`` floats per item: big parts."""
+    model = digits.load(settings)
+    return _WideDigits(model.pipeline, model.version)
