@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from typing import Any
 
-import fsspec
 import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
@@ -133,6 +132,8 @@ class SinkSender:
 
 def write_manifest(job: SinkJob, counts: SinkProgress) -> str:
     """Write ``_manifest.json`` beside the parts; return its URL."""
+    import fsspec  # the `sink` extra: a producer without it still imports this module
+
     fs, base = fsspec.core.url_to_fs(job.sink)
     fs.makedirs(base, exist_ok=True)
     path = parts.join(base, "_manifest.json")
