@@ -6,9 +6,9 @@ STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 LOWEST := .venv-lowest
 
-.PHONY: install install-dev demo test test-faults test-lowest lint typecheck up flower screenshot clean bench bench-quick
+.PHONY: install install-dev demo test test-faults test-slow test-lowest lint typecheck up flower screenshot clean bench bench-quick
 
-# What the demo and a worker need; `make test` adds the dev and text extras.
+# What the demo and a worker need; `make test` adds the dev, text and sink extras.
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -21,14 +21,19 @@ install-dev: $(DEV)
 
 # The text extra (minilm) pins torch==2.13.0, a CPU build; an unpinned torch is a CUDA one.
 $(DEV): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,text]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,text,sink]'
 	touch $(DEV)
 
 demo: install
 	$(BIN)/modelfleet demo
 
 test: install-dev lint typecheck
-	$(BIN)/python -m pytest --ignore=tests/faults
+	$(BIN)/python -m pytest --ignore=tests/faults --ignore=tests/slow
+
+# 1,000,000 IDs to Parquet with a SIGKILLed producer resumed (a few minutes on 2 cores);
+# MODELFLEET_SLOW_IDS scales it down on a slower machine.
+test-slow: install-dev
+	$(BIN)/python -m pytest tests/slow -s
 
 # Real SIGKILL/SIGTERM, Redis restarts, poison inputs, time limits (a few minutes on 2 cores).
 test-faults: install-dev
@@ -36,7 +41,8 @@ test-faults: install-dev
 
 # The fast tests in a second venv with every direct dependency at the lowest version
 # pyproject.toml admits (.ci/lowest.py writes the pins): a lower bound we claim is one we run.
-FAST := -m "not slow" --ignore=tests/faults --ignore=tests/cluster --ignore=tests/ecosystem
+FAST := -m "not slow" --ignore=tests/faults --ignore=tests/cluster --ignore=tests/ecosystem \
+	--ignore=tests/slow
 test-lowest: install-dev
 	rm -rf $(LOWEST)
 	$(PYTHON) -m venv $(LOWEST)

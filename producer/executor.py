@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -16,6 +16,7 @@ from producer.connection import check_reachable, client_app, redact
 from producer.cost_model import fit
 from producer.jobs import Job, ProgressCallback, record_job
 from producer.served import warn_if_unserved
+from producer.sink_jobs import SinkProgress, SinkResult
 from worker_config import clients
 from worker_config.contract import (
     PREDICT,
@@ -162,6 +163,41 @@ class FleetExecutor:
         """
         job = self.submit_batches(ids, batch_size)
         return job.results(timeout=timeout, on_progress=on_progress)
+
+    def map_to_sink(
+        self,
+        ids: Iterable[object],
+        sink: str,
+        *,
+        batch_size: int | None = None,
+        job_id: str | None = None,
+        on_progress: Callable[[SinkProgress], None] | None = None,
+    ) -> SinkResult:
+        """Predict every ID into a Parquet data set at the fsspec URL ``sink``; wait for it.
+
+        IDs are read lazily in chunks of ``batch_size`` (``MODELFLEET_SINK_CHUNK``), each written
+        by a worker as one part; Redis keeps one receipt per part. Pass the ``job_id`` of a job
+        whose producer died, with the same IDs, to send only its chunks without a receipt.
+        """
+        from producer import streaming
+
+        if not self._checked:
+            check_reachable(self.settings)
+            self._checked = True
+        size = min(
+            batch_size or self.batch_size or self.settings.sink_chunk, self.settings.max_batch
+        )
+        job, counts = streaming.submit(
+            self.settings,
+            self.app,
+            streaming.chunked(ids, size),
+            sink,
+            chunk_size=size,
+            model=self.model,
+            job_id=job_id,
+            on_progress=on_progress,
+        )
+        return SinkResult(job.id, sink, counts.rows, counts.errors, counts.parts, counts.failed)
 
     def shutdown(self, wait: bool = True) -> None:
         self.app.close()

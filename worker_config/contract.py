@@ -14,6 +14,9 @@ from worker_config.errors import InvalidId
 PREDICT = "modelfleet.predict"
 #: Task that predicts a list of IDs: args ``[[id, ...]]``, returns result items in the same order.
 PREDICT_BATCH = "modelfleet.predict_batch"
+#: Task that predicts a list of IDs and writes them as one Parquet part: args
+#: ``[[id, ...], sink_url, job_id, id_type]``, returns a receipt ``{"part", "rows", "errors"}``.
+PREDICT_TO_SINK = "modelfleet.predict_to_sink"
 
 #: Remote-control command a worker answers with what it serves (``modelfleet status``).
 INFO_COMMAND = "modelfleet_info"

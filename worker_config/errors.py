@@ -69,3 +69,11 @@ class InputTooLarge(ItemError):
 
 class EtaTooFar(ModelfleetError):
     """A task's ``eta`` or ``countdown`` is further ahead than ``MODELFLEET_MAX_ETA`` seconds."""
+
+
+class IdFileError(ModelfleetError):
+    """An ID file that cannot be read: missing, or without the column asked for."""
+
+
+class NotResumable(ModelfleetError):
+    """The job's IDs came from a program, so only that program can send them again."""

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     #: More modules, comma-separated, the worker parent imports before it forks its children, so
     #: they share those pages (runtime/startup.py: the plug-in's own ``PRELOAD`` comes anyway).
     preload_modules: str = ""
+    #: IDs per ``modelfleet.predict_to_sink`` task (one Parquet part each) when none is given.
+    sink_chunk: int = Field(1000, ge=1, le=100_000)
+    #: Sink tasks a producer keeps sent but unfinished per live worker child (back-pressure).
+    sink_tasks_per_child: int = Field(4, ge=1, le=1000)
     #: Size in MB of the built-in ``mlp`` model's weights (float32).
     mlp_mb: float = Field(64.0, gt=0, le=4096)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import IO
 
 import click
 
+from producer.cli import sink as sink_cli
 from producer.cli.exits import EPILOG, CommandError, ExitCode
 from producer.cli.results import print_results
 from producer.executor import FleetExecutor
@@ -17,10 +17,11 @@ from worker_config.contract import InputId
 from worker_config.settings import load_settings
 
 
-def _read_ids(tokens: tuple[str, ...], file: IO[str] | None) -> list[InputId]:
+def _read_ids(tokens: tuple[str, ...], file: str | None) -> list[InputId]:
     lines: list[str] = list(tokens)
     if file is not None:
-        lines.extend(file.read().split())
+        with open(file, encoding="utf-8") as handle:
+            lines.extend(handle.read().split())
     elif not tokens and not sys.stdin.isatty():
         lines.extend(sys.stdin.read().split())
     return parse_ids(lines)
@@ -29,7 +30,15 @@ def _read_ids(tokens: tuple[str, ...], file: IO[str] | None) -> list[InputId]:
 @click.command(epilog=EPILOG)
 @click.argument("ids", nargs=-1)
 @click.option(
-    "--file", "-f", type=click.File("r"), help="Read IDs from a file, one or more per line."
+    "--file",
+    "-f",
+    help="Read IDs from a file, one or more per line; with --sink also ids.csv[:column] or "
+    "ids.parquet[:column], streamed in chunks.",
+)
+@click.option(
+    "--sink",
+    help="Write results as a Parquet data set at this fsspec URL (file:///out/, s3://b/p/) "
+    "instead of the result backend; waits until it is complete.",
 )
 @click.option(
     "--batch-size", "-b", type=click.IntRange(1), help="IDs per task (default: automatic)."
@@ -47,7 +56,8 @@ def _read_ids(tokens: tuple[str, ...], file: IO[str] | None) -> list[InputId]:
 def enqueue(
     ids: tuple[str, ...],
     *,
-    file: IO[str] | None,
+    file: str | None,
+    sink: str | None = None,
     batch_size: int | None,
     wait: bool,
     timeout: float | None,
@@ -60,6 +70,10 @@ def enqueue(
     ID on stdout, in input order, with a progress bar on stderr.
     """
     settings = load_settings()
+    if sink:
+        return sink_cli.enqueue_to_sink(
+            settings, sink, file=file, tokens=ids, batch_size=batch_size, model=model
+        )
     id_list = _read_ids(ids, file)
     if not id_list:
         raise CommandError(

@@ -8,6 +8,8 @@ import time
 import click
 from celery import Celery
 
+from producer import sink_jobs
+from producer.cli import sink as sink_cli
 from producer.cli.exits import EPILOG, ExitCode
 from producer.connection import client_app, redact
 from producer.job_progress import JobProgress, finished_batches, items_in_order, progress
@@ -52,10 +54,17 @@ def _exit_code(p: JobProgress) -> ExitCode:
 @click.option(
     "--resume",
     is_flag=True,
-    help="Send the tasks a killed producer did not send (same task IDs), then show progress.",
+    help="Send what a killed producer did not send (same task IDs; sink jobs: chunks with no part)",
 )
+@click.option("--collect", metavar="FILE", help="Sink jobs: write all parts into one Parquet file.")
 def job(
-    job_id: str, show: str | None, wait: bool, timeout: float | None, resume: bool = False
+    job_id: str,
+    *,
+    show: str | None,
+    wait: bool,
+    timeout: float | None,
+    resume: bool = False,
+    collect: str | None = None,
 ) -> ExitCode:
     """Show a job's progress: done, failed and pending items, and a progress bar.
 
@@ -66,6 +75,8 @@ def job(
     settings = load_settings()
     app = client_app(settings)
     try:
+        if sink_job := sink_jobs.load(settings, app, job_id):  # a Parquet job (--sink)
+            return sink_cli.resume_or_show(settings, app, sink_job, resume, collect)
         if resume:
             sent, total = resume_job(settings, app, job_id)
             click.echo(f"modelfleet: job {job_id}: sent {sent} of its {total} tasks", err=True)

@@ -1,0 +1,58 @@
+"""Worker children killed while they write Parquet parts: no reader ever sees a partial part."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pq = pytest.importorskip("pyarrow.parquet")  # the `sink` extra
+
+from producer import FleetExecutor  # noqa: E402
+from producer.sink_jobs import SinkResult  # noqa: E402
+from tests.conftest import WorkerFactory, settings_for  # noqa: E402
+from tests.faults.conftest import children_of  # noqa: E402
+
+WIDE = {
+    "MODELFLEET_MODEL": "digits=tests.sinks.plugins:wide_digits",
+    "MODELFLEET_SOURCE": "tests.sinks.plugins:modulo_digits",
+    "TEST_VECTOR_WIDTH": "4000",  # ~3 MB per part of 100 items: writing takes a while
+}
+
+
+@pytest.mark.timeout(300)
+def test_children_killed_mid_write_leave_only_whole_parts_and_every_id_once(
+    worker_factory: WorkerFactory, fleet_env: dict[str, str], tmp_path: Path
+) -> None:
+    worker = worker_factory(env=WIDE)
+    out = tmp_path / "out"
+    n = 4000
+    done: list[SinkResult] = []
+
+    def produce() -> None:
+        with FleetExecutor(settings_for({**fleet_env, **WIDE}), batch_size=100) as ex:
+            done.append(ex.map_to_sink(range(n), out.as_uri()))
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    kills, checked, next_kill = 0, 0, time.monotonic() + 1.0
+    while producer.is_alive():
+        for part in out.glob("part-*.parquet"):
+            pq.read_metadata(part)  # a partial file under the final name raises here
+            checked += 1
+        if kills < 5 and time.monotonic() >= next_kill and children_of(worker):
+            os.kill(children_of(worker)[0], signal.SIGKILL)  # a child of the worker we started
+            kills, next_kill = kills + 1, time.monotonic() + 1.5
+        time.sleep(0.01)
+    producer.join()
+
+    assert kills >= 3 and checked > 0
+    (result,) = done
+    table = pq.read_table(out, columns=["id"])
+    assert sorted(table.column("id").to_pylist()) == list(range(n))  # every ID exactly once
+    assert result.rows == n
+    assert not list(out.glob(".*")), "temporary parts of killed writers are removed at the end"
