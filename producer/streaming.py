@@ -21,7 +21,7 @@ from producer import sink_jobs
 from producer.id_files import IdFile
 from producer.sink_jobs import SinkJob, SinkProgress
 from worker_config.contract import PREDICT_TO_SINK, InputId, validate_id
-from worker_config.errors import BrokerUnreachable
+from worker_config.errors import BrokerUnreachable, NotResumable
 from worker_config.records import costs
 from worker_config.routing import default_model, model_queue
 from worker_config.settings import Settings
@@ -208,7 +208,7 @@ def resume(
 ) -> SinkProgress:
     """Finish a job whose IDs come from a file: send only its chunks without a receipt."""
     if job.source is None:
-        raise sink_jobs.NotResumable(
+        raise NotResumable(
             f"job {job.id} got its IDs from a program, not a file: resume it from Python with "
             f"FleetExecutor().map_to_sink(<the same ids>, {job.sink!r}, job_id={job.id!r})"
         )
