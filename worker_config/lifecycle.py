@@ -26,7 +26,7 @@ from celery.signals import (
 )
 from celery.utils.dispatch import Signal
 
-from worker_config.celery_ext import control
+from worker_config.celery_ext import control, result_store
 from worker_config.celery_ext.lease import LeaseRenewal
 from worker_config.celery_ext.steps import LoadFailureWatch, ProbeHeartbeat
 from worker_config.observe import metrics, probes, task_log
@@ -88,4 +88,7 @@ def connect(app: Celery) -> None:
             uid = f"modelfleet:{handler.__module__}.{handler.__qualname__}"
             signal.connect(handler, weak=False, dispatch_uid=uid)
     app.steps["worker"].update(STEPS)
+    # Results a child cannot store send their task back to the queue (result_store.py); set
+    # before anything touches ``app.backend``, which Celery makes on first use.
+    app.loader.override_backends = {**app.loader.override_backends, **result_store.BACKENDS}
     control.register()
