@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+import contextlib
 import logging
 from typing import Any
 
 import redis
 from kombu.transport import redis as kombu_redis
+
+from worker_config.celery_ext.message_check import task_message_problem
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +104,7 @@ class Channel(kombu_redis.Channel):
         deliver = callbacks[queue]
 
         def checked(raw: object) -> Any:
-            problem = envelope_problem(raw)
+            problem = envelope_problem(raw) or task_message_problem(raw)  # type: ignore[arg-type]
             if problem:
                 logger.error(
                     "rejected a malformed message on queue %r: %s; entry: %s",
@@ -112,19 +114,42 @@ class Channel(kombu_redis.Channel):
                 )
                 return None
             self._handed_over = True
-            return deliver(raw)
+            try:
+                return deliver(raw)
+            except (redis.RedisError, OSError):  # Redis trouble: Celery reconnects, it comes back
+                raise
+            except Exception as exc:  # this message's fault: it costs the message, not the worker
+                self._drop(raw, queue, exc)
+                return None
 
         callbacks[queue] = checked
         return result
+
+    def _drop(self, raw: Any, queue: str, exc: Exception) -> None:
+        """Remove a message whose handling raised, so no worker handles it again."""
+        tag = raw["properties"]["delivery_tag"]
+        logger.error(
+            "rejected message %s on queue %r: handling it raised %s: %s; entry: %s",
+            tag,
+            queue,
+            type(exc).__name__,
+            _preview(str(exc)),
+            _preview(raw),
+        )
+        with contextlib.suppress(KeyError):  # Celery had already acknowledged or rejected it
+            self.qos.reject(tag, requeue=False)
 
     def _brpop_read(self, **options: Any) -> Any:
         self._handed_over = False
         try:
             return super()._brpop_read(**options)  # type: ignore[misc]
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError, TypeError, KeyError, AttributeError) as exc:
+            # The entry is not UTF-8, not JSON, nested too deep for the decoder, not a message.
             if self._handed_over:  # raised by Celery's handling of a well-formed message
                 raise
-            logger.error("rejected a queue entry that is not a JSON envelope: %s", exc)
+            logger.error(
+                "rejected a queue entry that is not a JSON envelope: %s", _preview(repr(exc))
+            )
             return True
 
 
