@@ -22,7 +22,7 @@ from worker_config.contract import ResultItem
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-IDS = list(range(1500))
+IDS = list(range(1000))
 
 
 @pytest.fixture
@@ -86,6 +86,7 @@ def _run_through_outage(
     env: dict[str, str],
     outage: tuple[Callable[[], object], Callable[[], object]],
     fault: str,
+    store_fails: bool = True,
 ) -> Outcome:
     """Send the job, cut the backend (``outage[0]``) for 10 s mid-run, restore it, account."""
     stop, start = outage
@@ -101,6 +102,10 @@ def _run_through_outage(
     outcome = account_counts(fault, IDS, items, runs)
     assert outcome.lost == 0 and not outcome.errors, outcome
     assert worker.process.poll() is None, worker.log()[-3000:]
+    if store_fails:  # the outage really hit the worker's writes (not just an idle moment)
+        log = worker.log()
+        assert any(m in log for m in ("could not store", "refuses to record", "acknowledge")), log
+
     return outcome
 
 
@@ -137,8 +142,28 @@ def test_backend_paused_on_a_shared_server_loses_no_result(
             lambda: admin.execute_command("CLIENT", "UNPAUSE"),
         ),
         "broker and backend on one server, writes paused 10 s",
+        store_fails=False,  # paused writes wait rather than fail
     )
     admin.close()
+
+
+def _memory_outage(admin: redis.Redis) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Fill the server to ``maxmemory`` (``noeviction``); then free it."""
+    ballast = "test:ballast"
+
+    def fill() -> None:
+        # Ballast, then a limit below what is used: every write is refused with OOM (a limit
+        # just above would let small writes through as soon as a refused big one is freed).
+        admin.rpush(ballast, *(["x" * 100_000] * 20))
+        used = int(admin.info("memory")["used_memory"])  # type: ignore[index]
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", str(used - 1_000_000))
+
+    def free() -> None:
+        admin.delete(ballast)
+        admin.config_set("maxmemory", "0")
+
+    return fill, free
 
 
 def test_backend_out_of_memory_loses_no_result_and_the_worker_resumes(
@@ -150,25 +175,27 @@ def test_backend_out_of_memory_loses_no_result_and_the_worker_resumes(
     """The backend at ``maxmemory`` with ``noeviction`` refuses writes (OOM) for 10 s."""
     env = _env(fault_env, fault_env["CELERY_BROKER_URL"], backend_redis.url(1))
     admin = redis.Redis.from_url(backend_redis.url(1))
-    ballast = "test:ballast"
-
-    def fill() -> None:
-        used = int(admin.info("memory")["used_memory"])  # type: ignore[index]
-        admin.config_set("maxmemory-policy", "noeviction")
-        admin.config_set("maxmemory", str(used + 2_000_000))
-        chunk = "x" * 100_000
-        try:
-            for n in range(1000):
-                admin.rpush(ballast, chunk)
-                del n
-        except redis.ResponseError:
-            pass  # full: every write is refused with OOM
-
-    def free() -> None:
-        admin.delete(ballast)
-        admin.config_set("maxmemory", "0")
-
     _run_through_outage(
-        worker_factory, env, (fill, free), "result backend at maxmemory (noeviction) 10 s"
+        worker_factory, env, _memory_outage(admin), "result backend at maxmemory (noeviction) 10 s"
+    )
+    admin.close()
+
+
+def test_shared_server_out_of_memory_loses_nothing_and_the_worker_resumes(
+    worker_factory: WorkerFactory,
+    fault_env: dict[str, str],
+    redis_server: RedisServer,
+    backend_redis: RedisServer,
+) -> None:
+    """Broker and backend in two databases of one server at ``maxmemory`` for 10 s: acks are
+    refused too (the worker parent used to stop with "Unrecoverable error: OutOfMemoryError")."""
+    env = _env(fault_env, backend_redis.url(0), backend_redis.url(1))
+    env["TEST_COUNT_URL"] = redis_server.url(2)  # counted where memory is not short
+    admin = redis.Redis.from_url(backend_redis.url(1))
+    _run_through_outage(
+        worker_factory,
+        env,
+        _memory_outage(admin),
+        "broker and backend on one server at maxmemory (noeviction) 10 s",
     )
     admin.close()

@@ -12,11 +12,15 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import json
 import logging
+import time
 from typing import Any
 
 import redis
+from celery.worker import state as worker_state
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual as kombu_virtual
 
 from worker_config.celery_ext.message_check import task_message_problem
 
@@ -89,6 +93,79 @@ class QoS(kombu_redis.QoS):
             )
             return None
 
+    def append(self, message: Any, delivery_tag: str) -> Any:
+        """Record a message just taken from the queue as unacknowledged, waiting out a full Redis.
+
+        ``BRPOP`` has already taken the message off the queue, and a Redis at ``maxmemory``
+        (``noeviction``) refuses the record: raising would lose the message and stop the worker.
+        Nothing else can be written either, so the worker parent waits here, retrying, until
+        Redis accepts writes again; on shutdown it logs the whole message at ERROR, so it can be
+        sent again, and gives up.
+        """
+        pause = 0.2
+        while True:
+            try:
+                return super().append(message, delivery_tag)
+            except redis.ResponseError as exc:
+                if worker_state.should_stop is not None or worker_state.should_terminate:
+                    logger.error(
+                        "shutting down while Redis refuses writes (%s): message %s was taken "
+                        "from the queue and is not recorded; send it again: %s",
+                        exc,
+                        delivery_tag,
+                        json.dumps(message._raw, default=str),
+                    )
+                    raise
+                logger.warning(
+                    "Redis refuses to record message %s as taken (%s); retrying in %.1fs",
+                    delivery_tag,
+                    exc,
+                    pause,
+                )
+                time.sleep(pause)
+                pause = min(2.0, pause * 2)
+
+    def restore_visible(self, *args: Any, **kwargs: Any) -> Any:
+        """Kombu's sweep for messages of dead workers; skipped while Redis refuses writes."""
+        try:
+            return super().restore_visible(*args, **kwargs)
+        except redis.ResponseError as exc:
+            logger.warning("cannot look for messages of dead workers now: %s", exc)
+            return None
+
+    def ack(self, delivery_tag: str) -> Any:
+        """Acknowledge; if Redis refuses the write (OOM, read-only), let the message come back.
+
+        Celery calls this in the worker parent's event loop and stops the worker with
+        "Unrecoverable error" when it raises anything but a connection error. A refused ack
+        leaves the message in Redis's ``unacked`` hash, which puts it back on the queue after the
+        visibility timeout (its result is stored, so running it again only repeats work).
+        """
+        try:
+            return super().ack(delivery_tag)
+        except redis.ResponseError as exc:
+            logger.warning(
+                "could not acknowledge message %s (%s: %s); it runs again after the "
+                "visibility timeout",
+                delivery_tag,
+                type(exc).__name__,
+                exc,
+            )
+            return kombu_virtual.QoS.ack(self, delivery_tag)  # forget it here only
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> Any:
+        """Reject; if Redis refuses the write, it comes back after the visibility timeout."""
+        try:
+            return super().reject(delivery_tag, requeue=requeue)
+        except redis.ResponseError as exc:
+            logger.warning(
+                "could not reject message %s (%s: %s); it comes back after the visibility timeout",
+                delivery_tag,
+                type(exc).__name__,
+                exc,
+            )
+            return kombu_virtual.QoS.ack(self, delivery_tag)
+
 
 class Channel(kombu_redis.Channel):
     """A Redis channel that drops entries it cannot turn into a message, instead of dying."""
@@ -104,7 +181,9 @@ class Channel(kombu_redis.Channel):
         deliver = callbacks[queue]
 
         def checked(raw: object) -> Any:
-            problem = envelope_problem(raw) or task_message_problem(raw)  # type: ignore[arg-type]
+            problem = envelope_problem(raw)
+            if not problem and "task" in (raw.get("headers") or {}):  # type: ignore[attr-defined]
+                problem = task_message_problem(raw)  # type: ignore[arg-type]
             if problem:
                 logger.error(
                     "rejected a malformed message on queue %r: %s; entry: %s",
