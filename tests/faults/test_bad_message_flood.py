@@ -22,10 +22,10 @@ from producer.local.worker import LocalWorker
 from tests.test_bad_messages import (
     TRIED,
     _count,
-    arguments,
     bad_header_messages,
     envelope,
     hostile_fleet,
+    json_values,
     task_headers,
     task_names,
 )
@@ -44,11 +44,12 @@ PROBE_EVERY = 500
 def _junk_call(queue: str) -> st.SearchStrategy[tuple[str, bytes]]:
     def build(call: tuple[str, list[object]]) -> tuple[str, bytes]:
         name, args = call
-        body = json.dumps([args, {}, {}], default=lambda big: big.expand()).encode()
+        body = json.dumps([args, {}, {}]).encode()
         headers = task_headers(name, f"junk-{time.monotonic_ns()}")
         return "junk task call", envelope(queue, body, "application/json", headers)
 
-    return st.tuples(task_names, arguments).map(build)
+    # Small junk arguments: the fast test covers huge ones; here the count matters.
+    return st.tuples(task_names, st.lists(json_values, max_size=3)).map(build)
 
 
 def _messages(queue: str) -> st.SearchStrategy[tuple[str, bytes]]:
