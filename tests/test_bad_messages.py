@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from producer.local.embedded_redis import RedisServer
 from producer.local.worker import LocalWorker, start_worker
 from tests.conftest import REPO, settings_for
+from worker_config.celery_ext.message_check import HEADERS, PROPERTIES
 from worker_config.contract import PREDICT, PREDICT_BATCH
 from worker_config.settings import Settings
 
@@ -68,6 +69,65 @@ arguments = st.one_of(
     st.tuples(st.lists(json_values | long_strings, min_size=1, max_size=20)).map(list),
 )
 task_names = st.sampled_from([PREDICT, PREDICT_BATCH]) | st.text(min_size=1, max_size=60)
+
+#: Every header and property the worker parent or the pool reads (message_check.py lists them).
+READ_HEADERS = sorted(HEADERS)
+READ_PROPERTIES = sorted(PROPERTIES)
+#: Values of every JSON type, wrong for most fields: numbers out of range, NaN, strings where
+#: numbers go (``timelimit: ["1", "2"]``), lists of the wrong length, nested objects.
+junk_values = st.one_of(
+    json_values,
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([float("nan"), float("inf"), -1.5, 1e300, "1", "", "x" * 2000]),
+    st.lists(st.text(max_size=5) | st.integers() | st.none(), min_size=0, max_size=4),
+    st.dictionaries(st.text(max_size=8), json_values, max_size=3),
+)
+#: Nesting depths around and far past any decoder's limit.
+depths = st.sampled_from([65, 500, 990, 1_100, 5_000, 100_000])
+
+
+def nested(depth: int, opener: str = "[") -> str:
+    """JSON text nested ``depth`` levels deep: ``[[[...]]]`` or ``{"a":{"a":...}}``."""
+    if opener == "[":
+        return "[" * depth + "]" * depth
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+@st.composite
+def bad_header_messages(draw: st.DrawFn, queue: str) -> tuple[str, bytes]:
+    """One well-formed message for a real task with one header or property made hostile.
+
+    Returns the kind (for the counts) and the raw entry.
+    """
+    task_id = str(uuid.uuid4())
+    body = json.dumps([[draw(st.integers(0, 1796))], {}, {}]).encode()
+    headers = task_headers(draw(st.sampled_from([PREDICT, PREDICT_BATCH])), task_id)
+    if headers["task"] == PREDICT_BATCH:
+        body = json.dumps([[[1, 2]], {}, {}]).encode()
+    raw = json.loads(envelope(queue, body, "application/json", headers))
+    where = draw(st.sampled_from(["header", "property", "delivery_info", "deep"]))
+    if where == "header":
+        field = draw(st.sampled_from(READ_HEADERS))
+        raw["headers"][field] = draw(junk_values)
+        return f"header {field}", json.dumps(raw).encode()
+    if where == "property":
+        field = draw(st.sampled_from(READ_PROPERTIES))
+        raw["properties"][field] = draw(junk_values)
+        return f"property {field}", json.dumps(raw).encode()
+    if where == "delivery_info":
+        field = draw(st.sampled_from(["exchange", "routing_key", "redelivered", "priority"]))
+        raw["properties"]["delivery_info"][field] = draw(junk_values)
+        return f"delivery_info {field}", json.dumps(raw).encode()
+    depth, opener = draw(depths), draw(st.sampled_from(["[", "{"]))
+    spot = draw(st.sampled_from(["entry", "header", "body"]))
+    text = nested(depth, opener)
+    if spot == "entry":
+        return "nested entry", text.encode()
+    if spot == "body":
+        raw["body"] = base64.b64encode(f"[[{text}], {{}}, {{}}]".encode()).decode()
+        return "nested body", json.dumps(raw).encode()
+    entry = json.dumps(raw).replace('"lang": "py"', f'"lang": {text}')
+    return "nested header", entry.encode()
 
 
 def envelope(queue: str, body: bytes, content_type: str, headers: dict[str, object]) -> bytes:
@@ -133,17 +193,23 @@ def _count(kind: str) -> None:
     odd_json=st.lists(json_values.map(lambda v: json.dumps(v).encode()), max_size=3),
     calls=st.lists(st.tuples(task_names, arguments), min_size=1, max_size=4),
     pickled=st.booleans(),
+    bad_headers=st.lists(bad_header_messages("{queue}"), max_size=3),
 )
 def test_hostile_queue_entries_are_refused_and_the_worker_keeps_serving(
     hostile_fleet: tuple[Settings, LocalWorker],
+    *,
     raw: list[bytes],
     odd_json: list[bytes],
     calls: list[tuple[str, list[object]]],
     pickled: bool,
+    bad_headers: list[tuple[str, bytes]],
 ) -> None:
     fleet, worker = hostile_fleet
     client = redis.Redis.from_url(fleet.broker_url)
     queue = fleet.queue
+    for kind, entry in bad_headers:
+        client.lpush(queue, entry.replace(b"{queue}", queue.encode()))
+        _count(kind)
     for entry in raw:
         client.lpush(queue, entry)
         _count("raw bytes or text")

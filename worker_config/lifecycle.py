@@ -26,10 +26,9 @@ from celery.signals import (
 )
 from celery.utils.dispatch import Signal
 
-from worker_config.celery_ext import control
+from worker_config.celery_ext import control, result_store
 from worker_config.celery_ext.lease import LeaseRenewal
 from worker_config.celery_ext.queue_claims import QueueClaimRenewal
-from worker_config.celery_ext.results import StoreOnceRedisBackend
 from worker_config.celery_ext.steps import LoadFailureWatch, ProbeHeartbeat
 from worker_config.observe import metrics, probes, task_log
 from worker_config.runtime import queue_claims, startup, state
@@ -91,12 +90,15 @@ STEPS: tuple[type[bootsteps.StartStopStep], ...] = (
 
 def connect(app: Celery) -> None:
     """Wire the handlers, the worker steps, the remote-control commands and the result backend
-    (one round trip per stored result, celery_ext/results.py); idempotent."""
+    (one round trip per store, requeued when it cannot store: celery_ext/result_store.py);
+    idempotent."""
     for signal, handlers in HANDLERS:
         for handler in handlers:
             # The ID makes a second connect() a no-op; it need only be unique per signal.
             uid = f"modelfleet:{handler.__module__}.{handler.__qualname__}"
             signal.connect(handler, weak=False, dispatch_uid=uid)
     app.steps["worker"].update(STEPS)
+    # Results a child cannot store send their task back to the queue (result_store.py); set
+    # before anything touches ``app.backend``, which Celery makes on first use.
+    app.loader.override_backends = {**app.loader.override_backends, **result_store.BACKENDS}
     control.register()
-    app.backend_cls = StoreOnceRedisBackend  # type: ignore[assignment]

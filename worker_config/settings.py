@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     max_memory_per_child: int | None = Field(None, ge=1)
     #: Times an input may be running when its worker process dies before it is dead-lettered.
     max_deliveries: int = Field(3, ge=1)
+    #: Seconds a pool child retries storing a result (backend down, full, read-only) before it
+    #: gives the task back to the queue to run again, instead of acknowledging it unanswered.
+    result_store_retry_seconds: float = Field(30.0, ge=0)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     #: Where a worker writes the files ``modelfleet probe ready|alive`` reads (probes.py).
     state_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "modelfleet")

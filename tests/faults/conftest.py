@@ -87,10 +87,15 @@ def account(fault: str, settings: Settings, ids: list[int], items: list[ResultIt
         lost=sum(1 for i in ids if seen[i] == 0),
         errors=dict(errors),
     )
+    return report(outcome)
+
+
+def report(outcome: Outcome) -> Outcome:
+    """Print the outcome, and append it to ``FAULT_REPORT`` if set."""
     print(f"fault outcome: {json.dumps(asdict(outcome))}")
-    report = os.environ.get("FAULT_REPORT")
-    if report:
-        with open(report, "a") as handle:
+    path = os.environ.get("FAULT_REPORT")
+    if path:
+        with open(path, "a") as handle:
             handle.write(json.dumps(asdict(outcome)) + "\n")
     return outcome
 

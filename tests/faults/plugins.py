@@ -79,7 +79,9 @@ class FaultModel:
             _ids("TEST_HANG_IDS"),
             _ids("TEST_RAISE_IDS"),
         )
-        self.redis = redis.Redis.from_url(self.settings.result_backend)
+        # TEST_COUNT_URL: count elsewhere than the result backend (tests that stop the backend).
+        count_url = os.environ.get("TEST_COUNT_URL") or self.settings.result_backend
+        self.redis = redis.Redis.from_url(count_url)
 
     def prepare(self, raw: Any) -> Any:
         return raw["id"], self.inner.prepare(raw["row"])

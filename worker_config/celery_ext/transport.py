@@ -10,15 +10,20 @@ Celery itself still refuses bodies of a content type it does not accept (pickle)
 from __future__ import annotations
 
 import binascii
+import contextlib
 import json
 import logging
+import time
 from typing import Any
 
 import redis
+from celery.worker import state as worker_state
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
+from kombu.transport import virtual as kombu_virtual
 from kombu.utils.json import dumps
 
+from worker_config.celery_ext.message_check import task_message_problem
 from worker_config.server_clock import OffsetClock, server_now
 
 logger = logging.getLogger(__name__)
@@ -84,7 +89,7 @@ class QoS(kombu_redis.QoS):
     _vrestore_count: int
     channel: Any
 
-    def append(self, message: Any, delivery_tag: str) -> None:
+    def _append_scored(self, message: Any, delivery_tag: str) -> None:
         """kombu's ``append``, with the delivery scored by the server's clock."""
         delivery = message.delivery_info
         exchange, routing_key = delivery["exchange"], delivery["routing_key"]
@@ -96,7 +101,7 @@ class QoS(kombu_redis.QoS):
             ).execute()
             virtual.QoS.append(self, message, delivery_tag)
 
-    def restore_visible(self, start: int = 0, num: int = 10, interval: int = 10) -> None:
+    def _restore_visible_scored(self, start: int = 0, num: int = 10, interval: int = 10) -> None:
         """kombu's sweep of lapsed leases, comparing scores with the server's clock."""
         self._vrestore_count += 1
         if (self._vrestore_count - 1) % (interval or 1):
@@ -134,6 +139,79 @@ class QoS(kombu_redis.QoS):
             )
             return None
 
+    def append(self, message: Any, delivery_tag: str) -> Any:
+        """Record a message just taken from the queue as unacknowledged, waiting out a full Redis.
+
+        ``BRPOP`` has already taken the message off the queue, and a Redis at ``maxmemory``
+        (``noeviction``) refuses the record: raising would lose the message and stop the worker.
+        Nothing else can be written either, so the worker parent waits here, retrying, until
+        Redis accepts writes again; on shutdown it logs the whole message at ERROR, so it can be
+        sent again, and gives up.
+        """
+        pause = 0.2
+        while True:
+            try:
+                return self._append_scored(message, delivery_tag)
+            except redis.ResponseError as exc:
+                if worker_state.should_stop is not None or worker_state.should_terminate:
+                    logger.error(
+                        "shutting down while Redis refuses writes (%s): message %s was taken "
+                        "from the queue and is not recorded; send it again: %s",
+                        exc,
+                        delivery_tag,
+                        json.dumps(message._raw, default=str),
+                    )
+                    raise
+                logger.warning(
+                    "Redis refuses to record message %s as taken (%s); retrying in %.1fs",
+                    delivery_tag,
+                    exc,
+                    pause,
+                )
+                time.sleep(pause)
+                pause = min(2.0, pause * 2)
+
+    def restore_visible(self, *args: Any, **kwargs: Any) -> Any:
+        """Kombu's sweep for messages of dead workers; skipped while Redis refuses writes."""
+        try:
+            return self._restore_visible_scored(*args, **kwargs)
+        except redis.ResponseError as exc:
+            logger.warning("cannot look for messages of dead workers now: %s", exc)
+            return None
+
+    def ack(self, delivery_tag: str) -> Any:
+        """Acknowledge; if Redis refuses the write (OOM, read-only), let the message come back.
+
+        Celery calls this in the worker parent's event loop and stops the worker with
+        "Unrecoverable error" when it raises anything but a connection error. A refused ack
+        leaves the message in Redis's ``unacked`` hash, which puts it back on the queue after the
+        visibility timeout (its result is stored, so running it again only repeats work).
+        """
+        try:
+            return super().ack(delivery_tag)
+        except redis.ResponseError as exc:
+            logger.warning(
+                "could not acknowledge message %s (%s: %s); it runs again after the "
+                "visibility timeout",
+                delivery_tag,
+                type(exc).__name__,
+                exc,
+            )
+            return kombu_virtual.QoS.ack(self, delivery_tag)  # forget it here only
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> Any:
+        """Reject; if Redis refuses the write, it comes back after the visibility timeout."""
+        try:
+            return super().reject(delivery_tag, requeue=requeue)
+        except redis.ResponseError as exc:
+            logger.warning(
+                "could not reject message %s (%s: %s); it comes back after the visibility timeout",
+                delivery_tag,
+                type(exc).__name__,
+                exc,
+            )
+            return kombu_virtual.QoS.ack(self, delivery_tag)
+
 
 class Channel(kombu_redis.Channel):
     """A Redis channel that drops entries it cannot turn into a message, instead of dying."""
@@ -150,6 +228,8 @@ class Channel(kombu_redis.Channel):
 
         def checked(raw: object) -> Any:
             problem = envelope_problem(raw)
+            if not problem and "task" in (raw.get("headers") or {}):  # type: ignore[attr-defined]
+                problem = task_message_problem(raw)  # type: ignore[arg-type]
             if problem:
                 logger.error(
                     "rejected a malformed message on queue %r: %s; entry: %s",
@@ -159,19 +239,42 @@ class Channel(kombu_redis.Channel):
                 )
                 return None
             self._handed_over = True
-            return deliver(raw)
+            try:
+                return deliver(raw)
+            except (redis.RedisError, OSError):  # Redis trouble: Celery reconnects, it comes back
+                raise
+            except Exception as exc:  # this message's fault: it costs the message, not the worker
+                self._drop(raw, queue, exc)
+                return None
 
         callbacks[queue] = checked
         return result
+
+    def _drop(self, raw: Any, queue: str, exc: Exception) -> None:
+        """Remove a message whose handling raised, so no worker handles it again."""
+        tag = raw["properties"]["delivery_tag"]
+        logger.error(
+            "rejected message %s on queue %r: handling it raised %s: %s; entry: %s",
+            tag,
+            queue,
+            type(exc).__name__,
+            _preview(str(exc)),
+            _preview(raw),
+        )
+        with contextlib.suppress(KeyError):  # Celery had already acknowledged or rejected it
+            self.qos.reject(tag, requeue=False)
 
     def _brpop_read(self, **options: Any) -> Any:
         self._handed_over = False
         try:
             return super()._brpop_read(**options)  # type: ignore[misc]
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError, TypeError, KeyError, AttributeError) as exc:
+            # The entry is not UTF-8, not JSON, nested too deep for the decoder, not a message.
             if self._handed_over:  # raised by Celery's handling of a well-formed message
                 raise
-            logger.error("rejected a queue entry that is not a JSON envelope: %s", exc)
+            logger.error(
+                "rejected a queue entry that is not a JSON envelope: %s", _preview(repr(exc))
+            )
             return True
 
 

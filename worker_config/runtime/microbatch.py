@@ -41,6 +41,7 @@ from worker_config.contract import PREDICT, ResultItem
 from worker_config.runtime.inference import Predictor
 from worker_config.runtime.state import current
 from worker_config.settings import Settings
+from worker_config.store_retry import STORE_ERRORS, retry_store
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ POLL_INTERVAL = 0.0005
 
 #: Pops up to ARGV[1] plain ``modelfleet.predict`` messages from the consuming end of KEYS[1]
 #: into kombu's unacked hash (KEYS[2]) and index (KEYS[3]) at the Redis server's time (the
-#: same clock every worker's lease sweep compares with, ``server_clock.py``), atomically.
+#: same clock every worker's lease sweep compares with, ``server_clock.py``), atomically; returns
+#: ``[delivery_tag, raw]`` pairs (the tag as Lua read it, even if Python cannot decode the raw).
 TAKE_SCRIPT = (
     server_clock.NOW_LUA
     + """
@@ -76,7 +78,7 @@ for _ = 1, tonumber(ARGV[1]) do
   redis.call('HSET', KEYS[2], p['delivery_tag'],
     '[' .. raw .. ',' .. cjson.encode(info['exchange']) .. ','
         .. cjson.encode(info['routing_key']) .. ']')
-  taken[#taken + 1] = raw
+  taken[#taken + 1] = {p['delivery_tag'], raw}
 end
 return taken
 """
@@ -91,6 +93,7 @@ class Follower:
     delivery_tag: str
     input_id: object
     raw: bytes
+    queue: str
 
 
 class MicroBatcher:
@@ -120,7 +123,11 @@ class MicroBatcher:
         followers = self.take(queue, dict(kwargs or {}), self.max_size - 1)
         if not followers:
             return predictor.predict_one(input_id)
-        items = predictor.predict_batch([input_id] + [f.input_id for f in followers])
+        try:
+            items = predictor.predict_batch([input_id] + [f.input_id for f in followers])
+        except BaseException:  # the leader fails (time limit, source down): followers go back
+            self._requeue(followers)
+            raise
         self.finish(followers, items[1:])
         return items[0]
 
@@ -145,20 +152,44 @@ class MicroBatcher:
         except redis.RedisError as exc:  # the leader still gets its answer
             logger.warning("micro-batching: could not take queued tasks: %s", exc)
             return []
-        followers, odd = [], []
-        for raw in raws:
-            follower = _decode(raw, kwargs)
+        followers: list[Follower] = []
+        odd: list[tuple[bytes, bytes]] = []
+        bad: list[bytes] = []
+        for tag, raw in raws:
+            try:
+                follower = _decode(raw, tag, queue, kwargs)
+            except Exception as exc:  # cannot be decoded: costs this message only
+                logger.error(
+                    "micro-batching: rejected queued task with delivery tag %s on queue %r: its "
+                    "body cannot be decoded (%s)",
+                    _safe(tag),
+                    queue,
+                    type(exc).__name__,
+                )
+                bad.append(tag)
+                continue
             if follower is None:
-                odd.append(raw)
+                odd.append((tag, raw))
             else:
                 followers.append(follower)
-        if odd:
-            self._give_back(queue, odd)
+        try:
+            if odd:
+                self._give_back(queue, [r for _, r in odd], [_text(t) for t, _ in odd])
+            if bad:
+                self._reject([_text(t) for t in bad])
+        except redis.RedisError as exc:  # they come back after the visibility timeout
+            logger.warning("micro-batching: could not give back queued tasks: %s", exc)
         return followers
 
     def finish(self, followers: list[Follower], items: list[ResultItem]) -> None:
-        """Store each follower's result, then acknowledge it: a crash between means redelivery."""
-        try:
+        """Store each follower's result, then acknowledge it; unstored, it goes back to the queue.
+
+        A store that keeps failing (the backend down or full) is retried like a task's own
+        result (``MODELFLEET_RESULT_STORE_RETRY_SECONDS``), then the followers are put back
+        unacknowledged; a crash in between leaves them for the visibility timeout.
+        """
+
+        def store() -> None:
             with self.backend.client.pipeline(transaction=False) as pipe:
                 for follower, item in zip(followers, items, strict=True):
                     key = self.backend.get_key_for_task(follower.task_id)
@@ -166,11 +197,42 @@ class MicroBatcher:
                     pipe.setex(key, self.backend.expires, value)
                     pipe.publish(key, value)
                 pipe.execute()
+
+        budget = self.settings.result_store_retry_seconds
+        try:
+            retry_store(store, budget, f"the results of {len(followers)} micro-batched tasks")
+        except STORE_ERRORS as exc:
+            logger.error(
+                "micro-batching: %d results not stored after %.0fs (%s); their tasks go back "
+                "to the queue to run again",
+                len(followers),
+                budget,
+                type(exc).__name__,
+            )
+            self._requeue(followers)
+            return
+        try:
             self._ack([f.delivery_tag for f in followers])
         except redis.RedisError as exc:
             logger.warning(
-                "micro-batching: could not store or acknowledge %d results (%s); "
-                "they will be redelivered after the visibility timeout",
+                "micro-batching: could not acknowledge %d stored results (%s); they run "
+                "again after the visibility timeout",
+                len(followers),
+                exc,
+            )
+
+    def _requeue(self, followers: list[Follower]) -> None:
+        """Put followers whose results were not stored back on their queue, to run again."""
+        try:
+            by_queue: dict[str, list[Follower]] = {}
+            for follower in followers:
+                by_queue.setdefault(follower.queue, []).append(follower)
+            for queue, group in by_queue.items():
+                self._give_back(queue, [f.raw for f in group], [f.delivery_tag for f in group])
+        except redis.RedisError as exc:
+            logger.warning(
+                "micro-batching: could not requeue %d tasks (%s); they run again after the "
+                "visibility timeout",
                 len(followers),
                 exc,
             )
@@ -181,33 +243,52 @@ class MicroBatcher:
             pipe.hdel(self._unacked, *tags)
             pipe.execute()
 
-    def _give_back(self, queue: str, raws: list[bytes]) -> None:
+    def _give_back(self, queue: str, raws: list[bytes], tags: list[str]) -> None:
         """Put messages we cannot answer here back at the consuming end, unchanged."""
-        tags = [json.loads(raw)["properties"]["delivery_tag"] for raw in raws]
         with self.broker.pipeline(transaction=True) as pipe:
             pipe.rpush(keys.queue(self.settings, queue), *reversed(raws))
             pipe.zrem(self._unacked_index, *tags)
             pipe.hdel(self._unacked, *tags)
             pipe.execute()
 
+    def _reject(self, tags: list[str]) -> None:
+        """Drop messages no worker could decode, as Celery drops a body it cannot decode."""
+        with self.broker.pipeline(transaction=True) as pipe:
+            pipe.zrem(self._unacked_index, *tags)
+            pipe.hdel(self._unacked, *tags)
+            pipe.execute()
 
-def _decode(raw: bytes, leader_kwargs: Mapping[str, Any]) -> Follower | None:
-    """The follower in a message, or None if it needs Celery (callbacks, other kwargs, odd args)."""
+
+def _decode(
+    raw: bytes, tag: bytes, queue: str, leader_kwargs: Mapping[str, Any]
+) -> Follower | None:
+    """The follower in a message, or None if it needs Celery (callbacks, other kwargs, odd args).
+
+    Raises if the message cannot be decoded at all (not UTF-8, not JSON, nested too deep).
+    """
+    message = json.loads(raw)
+    args, kwargs, embed = json.loads(base64.b64decode(message["body"], validate=True))
     try:
-        message = json.loads(raw)
-        args, kwargs, embed = json.loads(base64.b64decode(message["body"]))
         if kwargs != leader_kwargs or not isinstance(args, list) or len(args) != 1:
             return None
         if isinstance(embed, dict) and any(embed.get(k) for k in _CELERY_ONLY):
             return None
-        return Follower(
-            task_id=message["headers"]["id"],
-            delivery_tag=message["properties"]["delivery_tag"],
-            input_id=args[0],
-            raw=raw,
-        )
+        task_id = message["headers"]["id"]
+        if not isinstance(task_id, str):
+            return None
+        return Follower(task_id, _text(tag), args[0], raw, queue)
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _text(tag: bytes | str) -> str:
+    return tag.decode("utf-8", "surrogateescape") if isinstance(tag, bytes) else tag
+
+
+def _safe(value: bytes | str, limit: int = 64) -> str:
+    """A short printable form of something a client sent, for a log line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 #: Message options only Celery's own task machinery can honour.

@@ -63,5 +63,6 @@ class RedisSource:
             return UnknownInput(f"no input stored under {key}")
         try:
             return json.loads(value)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return InvalidInput(f"input under {key} is not JSON: {exc}")
+        except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, or nested too deep
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+            return InvalidInput(f"input under {key} is {reason}: {type(exc).__name__}")
