@@ -18,6 +18,7 @@ from kombu.exceptions import (  # type: ignore[attr-defined]  # celery-types pre
 from producer.batching import plan_batches
 from producer.connection import check_reachable, client_app, redact
 from producer.jobs import Job, ProgressCallback, record_job
+from worker_config import clients, replication
 from worker_config.contract import (
     PREDICT,
     PREDICT_BATCH,
@@ -131,6 +132,8 @@ class FleetExecutor:
                             task_id=task_id,
                             producer=producer,
                         )
+                # MODELFLEET_REPLICA_ACKS: sent only once replicas have it (replication.py).
+                replication.confirm(clients.broker(self.settings), self.settings)
                 return
             except (BatchPublishError, OperationalError, redis.ConnectionError, OSError) as exc:
                 if time.monotonic() >= deadline:

@@ -105,6 +105,13 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     )
 
 
+def sentinel_tls(url: str) -> dict[str, Any] | None:
+    """TLS options of a Sentinel URL, from whichever entry carries the ``ssl_*`` query."""
+    chunks = [chunk for chunk in url.split(";") if chunk]
+    with_query = [chunk for chunk in chunks if urlsplit(chunk).query]
+    return ssl_options((with_query or chunks)[-1]) if chunks else None
+
+
 def make_client(settings: Settings, url: str, purpose: Purpose) -> redis.Redis:
     """A new client for ``url`` with ``purpose``'s policy (no cache: see :class:`Clients`)."""
     options = POLICIES[purpose].options()
@@ -128,7 +135,7 @@ def _without_ssl_query(url: str) -> str:
 
 def _sentinel_client(settings: Settings, url: str, options: dict[str, Any]) -> redis.Redis:
     target = parse_sentinel_url(url)
-    tls = (ssl_options(url) or {}) if target.tls else {}
+    tls = (sentinel_tls(url) or {}) if target.tls else {}
     password = settings.sentinel_password
     sentinel_options = {
         **{k: v for k, v in options.items() if k.startswith("socket_")},

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     sentinel_master: str = "mymaster"
     #: Password of the Sentinel processes themselves (the master's comes from the URL).
     sentinel_password: SecretStr | None = None
+    #: Replicas that must confirm a task send or a stored result before it counts (Redis
+    #: ``WAIT``), so a master lost in a Sentinel failover takes none with it; 0: off.
+    replica_acks: int = Field(0, ge=0, le=16)
+    #: Milliseconds to wait for those replicas; fewer in time is treated as a connection error.
+    replica_ack_timeout_ms: int = Field(1000, ge=1, le=60_000)
     queue: str = "modelfleet"
     #: Pool children per worker; default: the usable core count (affinity and cgroup aware).
     concurrency: int | None = Field(None, ge=1)

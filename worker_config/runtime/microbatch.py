@@ -36,7 +36,7 @@ from typing import Any
 import redis
 from celery import states
 
-from worker_config import clients, keys
+from worker_config import clients, keys, replication
 from worker_config.contract import PREDICT, ResultItem
 from worker_config.runtime.inference import Predictor
 from worker_config.runtime.state import current
@@ -161,7 +161,10 @@ class MicroBatcher:
                     value = self.backend.encode(_meta(self.backend, follower.task_id, item))
                     pipe.setex(key, self.backend.expires, value)
                     pipe.publish(key, value)
-                pipe.execute()
+                if replication.add_wait(pipe, self.settings):  # MODELFLEET_REPLICA_ACKS
+                    replication.check(pipe.execute()[-1], self.settings)
+                else:
+                    pipe.execute()
             self._ack([f.delivery_tag for f in followers])
         except redis.RedisError as exc:
             logger.warning(
