@@ -1,7 +1,7 @@
 """The Redis master SIGKILLed mid-run under Sentinel: the replica takes over, work goes on.
 
 A master, a replica and three sentinels (``sentinel_group.py``); 10,000 IDs in per-ID tasks
-and 10,000 in batches of 10, interleaved; the master is killed once 4,000 of them ran, and
+and 10,000 in batches of 100, interleaved; the master is killed once 4,000 of them ran, and
 half the per-ID tasks are sent only after the kill. Workers and producers find the new master
 on their own. Run with and without ``MODELFLEET_REPLICA_ACKS`` (replication is asynchronous:
 what the dead master had not passed on is gone unless a write waited for the replica). Each
@@ -30,7 +30,7 @@ from tests.faults.sentinel_group import MASTER_NAME, SentinelGroup, start_group
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 #: IDs per job; the batch job's are 0.., the per-ID job's start at PER_ID_BASE.
-IDS, PER_ID_BASE, BATCH = 10_000, 100_000, 10
+IDS, PER_ID_BASE, BATCH = 10_000, 100_000, 100
 #: Parts each job is sent in, interleaved on the queue.
 PARTS = 5
 #: Predictions finished before the master is killed.
@@ -55,31 +55,38 @@ def executions(log_dir: Path) -> Counter[int]:
     return runs
 
 
-def collect(job: Job, killed_at: float) -> tuple[set[object], float | None]:
-    """IDs with a result once no new result came for QUIET seconds, and seconds from the kill
-    to the first result stored after it."""
-    backend: Any = job.app.backend
-    keys = [backend.get_key_for_task(task_id) for task_id in job.task_ids]
-    done: set[int] = set()
-    first_after: float | None = None
+def collect(jobs: list[Job], killed_at: float) -> list[tuple[set[object], float | None]]:
+    """Per job: the IDs with a result once no job got a new one for QUIET seconds, and the
+    seconds from the kill to the first result stored after it."""
+    backend: Any = jobs[0].app.backend
+    keys = [[backend.get_key_for_task(t) for t in job.task_ids] for job in jobs]
+    done: list[set[int]] = [set() for _ in jobs]
+    firsts: list[float | None] = [None for _ in jobs]
     last_new = time.monotonic()
-    while len(done) < len(keys) and time.monotonic() - last_new < QUIET:
-        todo = [i for i in range(len(keys)) if i not in done]
+    while time.monotonic() - last_new < QUIET:
+        todo = [(j, i) for j, job_keys in enumerate(keys) for i in range(len(job_keys))]
+        todo = [(j, i) for j, i in todo if i not in done[j]]
+        if not todo:
+            break
         try:
-            values = backend.client.mget([keys[i] for i in todo])
+            values = backend.client.mget([keys[j][i] for j, i in todo])
         except OSError:  # redis.ConnectionError is one: the master is changing, ask again
             values = [None] * len(todo)
-        for i, raw in zip(todo, values, strict=True):
+        for (j, i), raw in zip(todo, values, strict=True):
             meta = backend.decode_result(raw) if raw is not None else None
             if meta is None or meta["status"] != "SUCCESS":
                 continue
-            done.add(i)
+            done[j].add(i)
             last_new = time.monotonic()
-            stored = datetime.fromisoformat(meta["date_done"]).timestamp()
-            if stored > killed_at and (first_after is None or stored - killed_at < first_after):
-                first_after = stored - killed_at
-        time.sleep(0.2)
-    return {x for i in done for x in job.batches[i]}, first_after
+            after = datetime.fromisoformat(meta["date_done"]).timestamp() - killed_at
+            first = firsts[j]
+            if after > 0 and (first is None or after < first):
+                firsts[j] = after
+        time.sleep(0.5)
+    return [
+        ({x for i in got for x in job.batches[i]}, first)
+        for job, got, first in zip(jobs, done, firsts, strict=True)
+    ]
 
 
 @pytest.mark.parametrize("replica_acks", [0, 1], ids=["async-replication", "replica-acks"])
@@ -121,15 +128,18 @@ def test_master_killed_replica_promoted_workers_and_producers_go_on(
 
     group.master.process.send_signal(signal.SIGKILL)
     killed_at = time.time()
-    after: list[Job] = []
-    sender = threading.Thread(
-        target=lambda: after.append(executor.submit_each(per_ids[IDS // 2 :]))
-    )
-    sender.start()  # a producer sending while the master is gone finds the new one itself
+    sent_before = len(per_id_jobs)
+
+    def send_after_kill() -> None:  # a producer sending while the master is gone
+        per_id_jobs.append(executor.submit_each(per_ids[IDS // 2 :]))
+
+    sender = threading.Thread(target=send_after_kill)
+    sender.start()
     group.wait_promoted()
     sender.join(timeout=90)
-    assert after, "the producer gave up sending during the failover"
+    assert len(per_id_jobs) > sent_before, "the producer gave up sending during the failover"
 
+    collected = iter(collect(per_id_jobs + batch_jobs, killed_at))
     runs = executions(log_dir)
     lines = []
     for name, jobs, ids in (
@@ -138,12 +148,12 @@ def test_master_killed_replica_promoted_workers_and_producers_go_on(
     ):
         received: set[object] = set()
         firsts = []
-        for job in jobs:
-            got, first = collect(job, killed_at)
+        for _job in jobs:
+            got, first = next(collected)
             received |= got
             firsts.append(first)
         recovery = min((f for f in firsts if f is not None), default=None)
-        line = {
+        line: dict[str, Any] = {
             "fault": "Sentinel failover (master SIGKILL)",
             "job": name,
             "replica_acks": replica_acks,
