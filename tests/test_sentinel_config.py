@@ -94,3 +94,9 @@ def test_replica_acks_wait_for_a_replica_and_refuse_when_too_few(
     too_many = Settings(CELERY_BROKER_URL=master.url(0), replica_acks=2, replica_ack_timeout_ms=200)
     with pytest.raises(ReplicationUnconfirmed, match="only 1 of 2 replicas"):
         replication.confirm(client, too_many)
+
+
+def test_a_database_only_on_a_later_sentinel_entry_is_refused() -> None:
+    with pytest.raises(ValueError, match="the first sentinel entry's"):
+        Settings(CELERY_RESULT_BACKEND="sentinel://h1:26379;sentinel://h2:26379/1")
+    assert Settings(CELERY_RESULT_BACKEND="sentinel://h1:26379/1;sentinel://h2:26379/1")

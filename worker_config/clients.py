@@ -2,7 +2,7 @@
 
 Understands ``redis://``, ``rediss://`` (certificate rules from ``tls.py``), ``unix://`` (and
 kombu's ``redis+socket://``) and kombu-style Sentinel URLs
-(``sentinel://h1:26379;sentinel://h2:26379/0``, master name from ``MODELFLEET_SENTINEL_MASTER``).
+(``sentinel://h1:26379/0;sentinel://h2:26379/0``, master name from ``MODELFLEET_SENTINEL_MASTER``).
 
 Clients are cached per URL and purpose and shared by the threads of a process. After a fork,
 redis-py's connection pool sees the new PID and opens its own connections, leaving the parent's

@@ -1,6 +1,6 @@
 """What Celery, kombu and Flower need to find the Redis master through Sentinel.
 
-They all speak ``sentinel://h1:26379;sentinel://h2:26379/0`` with a ``master_name`` and
+They all speak ``sentinel://h1:26379/0;sentinel://h2:26379/0`` with a ``master_name`` and
 ``sentinel_kwargs`` transport option, but not our ``sentinel+ssl://``: kombu would read the
 ``+`` as "transport ``sentinel``, host ``ssl://...``". So they get plain ``sentinel://`` URLs,
 and TLS (checked as ``tls.py`` says) through ``broker_use_ssl`` / ``redis_backend_use_ssl``

@@ -7,6 +7,7 @@ import tempfile
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -124,6 +125,13 @@ class Settings(BaseSettings):
                 "sentinel://host:port;sentinel://host2:port/db), "
                 f"got {value.split('@')[-1]!r}"
             )
+        if value is not None and value.startswith(("sentinel://", "sentinel+ssl://")):
+            dbs = [urlsplit(chunk).path.strip("/") for chunk in value.split(";") if chunk]
+            if {db for db in dbs if db} - {dbs[0] or "0"}:  # kombu and Celery use the first's
+                raise ValueError(
+                    f"the database is the first sentinel entry's ({dbs[0] or '0'}), not a later "
+                    "one's: give every entry the same /db, sentinel://h1:26379/1;sentinel://h2:26379/1"
+                )
         return value
 
     @cached_property

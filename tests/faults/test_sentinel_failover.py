@@ -1,11 +1,12 @@
 """The Redis master SIGKILLed mid-run under Sentinel: the replica takes over, work goes on.
 
 A master, a replica and three sentinels (``sentinel_group.py``); 10,000 IDs in per-ID tasks
-and 10,000 in batches of 100, interleaved; the master is killed once 4,000 of them ran, and
-half the per-ID tasks are sent only after the kill. Workers and producers find the new master
-on their own. Run with and without ``MODELFLEET_REPLICA_ACKS`` (replication is asynchronous:
-what the dead master had not passed on is gone unless a write waited for the replica). Each
-run prints one line per job for the closing table; ``FAULT_REPORT=path`` appends them as JSON.
+and 10,000 in batches of 100, interleaved; the master is killed once 3,000 of them ran, and
+the second half of each job is sent only after the kill. Workers and producers find the new
+master on their own. Run with and without ``MODELFLEET_REPLICA_ACKS`` (replication is
+asynchronous: what the dead master had not passed on is gone unless a write waited for the
+replica). Each run prints one line per job for the closing table; ``FAULT_REPORT=path``
+appends them as JSON.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 IDS, PER_ID_BASE, BATCH = 10_000, 100_000, 100
 #: Parts each job is sent in, interleaved on the queue.
 PARTS = 5
-#: Predictions finished before the master is killed.
-KILL_AFTER = 4_000
+#: Predictions finished before the master is killed (of the 10,000 sent before).
+KILL_AFTER = 3_000
 #: Seconds without a new result after which a missing one counts as lost (the visibility
 #: timeout is 8 s: a task cancelled by the failover comes back well within it).
 QUIET = 30.0
@@ -114,13 +115,14 @@ def test_master_killed_replica_promoted_workers_and_producers_go_on(
     executor = FleetExecutor(settings)
     batch_ids = list(range(IDS))
     per_ids = list(range(PER_ID_BASE, PER_ID_BASE + IDS))
-    # Interleaved on the queue, so both kinds are running when the master dies.
+    # Interleaved on the queue, so both kinds are running when the master dies; the second
+    # half of each is sent after the kill, by a producer that must find the new master.
     batch_jobs: list[Job] = []
     per_id_jobs: list[Job] = []
-    step, half = IDS // PARTS, IDS // 2 // PARTS
+    half, step = IDS // 2, IDS // 2 // PARTS
     for k in range(PARTS):
         batch_jobs.append(executor.submit_batches(batch_ids[k * step : (k + 1) * step], BATCH))
-        per_id_jobs.append(executor.submit_each(per_ids[k * half : (k + 1) * half]))
+        per_id_jobs.append(executor.submit_each(per_ids[k * step : (k + 1) * step]))
     deadline = time.monotonic() + 120
     while sum(executions(log_dir).values()) < KILL_AFTER:
         assert time.monotonic() < deadline, "the run did not get going"
@@ -128,16 +130,18 @@ def test_master_killed_replica_promoted_workers_and_producers_go_on(
 
     group.master.process.send_signal(signal.SIGKILL)
     killed_at = time.time()
-    sent_before = len(per_id_jobs)
+    sent_before = len(per_id_jobs) + len(batch_jobs)
 
-    def send_after_kill() -> None:  # a producer sending while the master is gone
-        per_id_jobs.append(executor.submit_each(per_ids[IDS // 2 :]))
+    def send_after_kill() -> None:
+        batch_jobs.append(executor.submit_batches(batch_ids[half:], BATCH))
+        per_id_jobs.append(executor.submit_each(per_ids[half:]))
 
     sender = threading.Thread(target=send_after_kill)
     sender.start()
     group.wait_promoted()
-    sender.join(timeout=90)
-    assert len(per_id_jobs) > sent_before, "the producer gave up sending during the failover"
+    sender.join(timeout=120)
+    sent = len(per_id_jobs) + len(batch_jobs)
+    assert sent == sent_before + 2, "the producer gave up sending during the failover"
 
     collected = iter(collect(per_id_jobs + batch_jobs, killed_at))
     runs = executions(log_dir)
