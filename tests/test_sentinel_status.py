@@ -35,7 +35,7 @@ def test_status_shows_the_sentinel_view_and_warns_when_sentinels_or_replicas_are
     assert shown.returncode == 0, shown.stderr
     assert "sentinel (broker and result backend):" in shown.stdout
     assert f"master '{MASTER_NAME}': 127.0.0.1:{group.master.port}" in shown.stdout
-    assert f"replicas: 127.0.0.1:{group.replica.port} ok" in shown.stdout
+    assert f"replicas: 127.0.0.1:{group.replicas[0].port} ok" in shown.stdout
     assert "sentinels: 3 of 3 reachable" in shown.stdout
     assert "only 1 replica(s)" in shown.stderr  # one replica: no spare after a failover
     assert "sentinels answer" not in shown.stderr

@@ -1,4 +1,4 @@
-"""A Sentinel-watched Redis on free ports: one master, one replica, three sentinels.
+"""A Sentinel-watched Redis on free ports: one master, one replica (or more), three sentinels.
 
 Every process is ours and stopped by its PID. The timings are short (a master is "down" after
 1 s without answering) so a failover takes seconds, not the half minute of Sentinel's default.
@@ -51,7 +51,7 @@ class SentinelGroup:
     """The processes of one group, and how to reach it."""
 
     master: RedisServer
-    replica: RedisServer
+    replicas: list[RedisServer]
     sentinel_ports: list[int]
     sentinels: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -73,37 +73,48 @@ class SentinelGroup:
         def ready() -> bool:
             for i in range(len(self.sentinel_ports)):
                 state = self.sentinel(i).sentinel_master(MASTER_NAME)
-                if int(state["num-slaves"]) < 1 or int(state["num-other-sentinels"]) < 2:
+                slaves, others = int(state["num-slaves"]), int(state["num-other-sentinels"])
+                if slaves < len(self.replicas) or others < 2:
                     return False
             return True
 
-        _until(ready, timeout, "a group of a master, a replica and three sentinels")
+        _until(ready, timeout, "a group of a master, its replicas and three sentinels")
 
-    def wait_promoted(self, timeout: float = 60) -> None:
-        """The replica is the master, by the sentinels' account and its own."""
+    def wait_promoted(self, timeout: float = 60) -> RedisServer:
+        """Wait until a replica is the master, by the sentinels' account and its own."""
+        promoted: list[RedisServer] = []
 
-        def promoted() -> bool:
-            own = redis.Redis(port=self.replica.port, socket_timeout=2).info("replication")
-            return self.master_port() == self.replica.port and own["role"] == "master"
+        def done() -> bool:
+            port = self.master_port()
+            for replica in self.replicas:
+                own = redis.Redis(port=replica.port, socket_timeout=2).info("replication")
+                if replica.port == port and own["role"] == "master":
+                    promoted.append(replica)
+                    return True
+            return False
 
-        _until(promoted, timeout, "the replica promoted")
+        _until(done, timeout, "a replica promoted")
+        return promoted[0]
 
     def stop(self) -> None:
         for process in self.sentinels:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=10)
-        self.replica.stop()
+        for replica in self.replicas:
+            replica.stop()
         self.master.stop()
 
 
-def start_group(base: Path) -> SentinelGroup:
-    """Start the master, its replica (both AOF) and three sentinels; wait until they agree."""
+def start_group(base: Path, replicas: int = 1) -> SentinelGroup:
+    """Start the master, its replicas (all AOF) and three sentinels; wait until they agree."""
     master = start_redis(base / "master", args=DURABLE)
-    replica = start_redis(
-        base / "replica", args=[*DURABLE, "--replicaof", "127.0.0.1", str(master.port)]
+    follow = ["--replicaof", "127.0.0.1", str(master.port)]
+    group = SentinelGroup(
+        master,
+        [start_redis(base / f"replica-{i}", args=[*DURABLE, *follow]) for i in range(replicas)],
+        [free_port() for _ in range(3)],
     )
-    group = SentinelGroup(master, replica, [free_port() for _ in range(3)])
     for port in group.sentinel_ports:
         directory = base / f"sentinel-{port}"
         directory.mkdir(parents=True)
@@ -118,9 +129,11 @@ def start_group(base: Path) -> SentinelGroup:
                 stderr=subprocess.DEVNULL,
             )
         )
-    link = redis.Redis(port=replica.port, socket_timeout=2)
+    links = [redis.Redis(port=replica.port, socket_timeout=2) for replica in group.replicas]
     _until(
-        lambda: link.info("replication")["master_link_status"] == "up", 30, "the replica in sync"
+        lambda: all(link.info("replication")["master_link_status"] == "up" for link in links),
+        30,
+        "the replicas in sync",
     )
     group.wait_ready()
     return group

@@ -42,8 +42,9 @@ QUIET = 30.0
 
 
 @pytest.fixture
-def group(tmp_path: Path) -> Iterator[SentinelGroup]:
-    started = start_group(tmp_path / "sentinel")
+def group(tmp_path: Path, replica_acks: int) -> Iterator[SentinelGroup]:
+    """One replica; two when sends wait for one, so one is left after the failover."""
+    started = start_group(tmp_path / "sentinel", replicas=1 + replica_acks)
     yield started
     started.stop()
 
