@@ -41,9 +41,9 @@ def test_sentinel_compose_has_a_replica_three_sentinels_and_points_the_fleet_at_
     for name in ("redis", "redis-replica"):
         command = services[name]["command"]
         assert {"--appendonly", "yes", "--masterauth"} <= set(command), name
-    assert services["redis-replica"]["command"][-6:-4] == ["redis", "6379"] or (
-        "--replicaof" in services["redis-replica"]["command"]
-    )
+    replica = services["redis-replica"]["command"]
+    follows = replica.index("--replicaof")
+    assert replica[follows + 1 : follows + 3] == ["redis", "6379"]
     sentinels = [services[f"sentinel-{i}"] for i in (1, 2, 3)]
     for sentinel in sentinels:
         script = sentinel["command"][0]
