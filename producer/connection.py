@@ -7,10 +7,10 @@ from typing import Any
 
 import redis
 from celery import Celery
-from celery.backends.redis import RedisBackend
+from celery.backends.redis import RedisBackend, SentinelBackend
 from kombu.utils.url import maybe_sanitize_url
 
-from worker_config import clients, wire_json
+from worker_config import clients, sentinel, wire_json
 from worker_config.celeryconfig import celery_config
 from worker_config.errors import BrokerUnreachable
 from worker_config.settings import Settings
@@ -44,13 +44,19 @@ class PollingRedisBackend(RedisBackend):
             logger.debug("could not unsubscribe from %s: %s", result.id, exc)
 
 
+class PollingSentinelBackend(PollingRedisBackend, SentinelBackend):
+    """:class:`PollingRedisBackend` that finds the master through Sentinel (``sentinel://``)."""
+
+
 def client_app(settings: Settings) -> Celery:
     """A Celery app that sends modelfleet tasks by name; it needs none of the worker's code."""
     wire_json.install()  # the same orjson-backed json serializer the workers use
     app = Celery("modelfleet-producer", set_as_current=False)
     app.conf.update(celery_config(settings))
     # Not Celery(backend=...): the result_backend URL in the config would replace the class.
-    app.backend_cls = PollingRedisBackend  # type: ignore[assignment]
+    on_sentinel = sentinel.is_sentinel(settings.result_backend)
+    backend = PollingSentinelBackend if on_sentinel else PollingRedisBackend
+    app.backend_cls = backend  # type: ignore[assignment]
     return app
 
 

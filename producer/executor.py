@@ -17,7 +17,7 @@ from producer.cost_model import fit
 from producer.jobs import Job, ProgressCallback, record_job
 from producer.served import warn_if_unserved
 from producer.sink_jobs import SinkProgress, SinkResult
-from worker_config import clients
+from worker_config import clients, replication
 from worker_config.contract import (
     PREDICT,
     PREDICT_BATCH,
@@ -139,6 +139,8 @@ class FleetExecutor:
         while True:
             try:
                 wire.push(clients.broker(self.settings), env, task_ids, args)
+                # MODELFLEET_REPLICA_ACKS: sent only once replicas have it (replication.py).
+                replication.confirm(clients.broker(self.settings), self.settings)
                 return
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 if time.monotonic() >= deadline:

@@ -9,11 +9,13 @@ from typing import Any
 import click
 from kombu import Exchange, Queue
 
-from worker_config import keys
+from worker_config import keys, sentinel
 from worker_config.errors import ConfigError
 from worker_config.routing import worker_queues
 from worker_config.settings import Settings, get_settings
-from worker_config.tls import ssl_options
+
+#: Where our hardened kombu transports live (celery_ext/transport.py).
+_TRANSPORT = "worker_config.celery_ext.transport:"
 
 #: Exit status of a program started with invalid settings (sysexits' EX_CONFIG): systemd's
 #: ``RestartPreventExitStatus=78`` then stops restarting it.
@@ -39,16 +41,20 @@ def app_config() -> dict[str, Any]:
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery settings modelfleet's app runs with."""
+    transport = "SentinelTransport" if sentinel.is_sentinel(settings.broker_url) else "Transport"
     return {
-        "broker_url": settings.broker_url,
-        "result_backend": settings.result_backend,
+        # sentinel+ssl:// becomes sentinel:// with TLS options, which kombu understands.
+        "broker_url": sentinel.celery_url(settings.broker_url),
+        "result_backend": sentinel.celery_url(settings.result_backend),
         "broker_connection_retry_on_startup": True,
         # rediss:// URLs: TLS with certificate checks on (tls.py explains why this is needed).
-        "broker_use_ssl": ssl_options(settings.broker_url) or False,
-        "redis_backend_use_ssl": ssl_options(settings.result_backend),
+        "broker_use_ssl": sentinel.ssl_for_celery(settings.broker_url) or False,
+        "redis_backend_use_ssl": sentinel.ssl_for_celery(settings.result_backend),
         # kombu's Redis transport, made to drop malformed queue entries instead of dying.
-        "broker_transport": "worker_config.celery_ext.transport:Transport",
+        "broker_transport": _TRANSPORT + transport,
         "broker_transport_options": {
+            # master_name and sentinel_kwargs, for sentinel:// URLs (sentinel.py).
+            **sentinel.transport_options(settings, settings.broker_url),
             "visibility_timeout": settings.visibility_timeout,
             # Look for tasks of dead workers about 4 times per visibility timeout (kombu's
             # default sweep is every 10 x 10 s), so a short timeout really is short.
@@ -56,7 +62,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "unacked_restore_throttle": 1,
             **keys.transport_options(settings),
         },
-        "result_backend_transport_options": keys.transport_options(settings),
+        "result_backend_transport_options": {
+            **sentinel.transport_options(settings, settings.result_backend),
+            **keys.transport_options(settings),
+        },
         # A producer keeps trying to send for ~30 s while Redis restarts, then says so.
         "task_publish_retry_policy": {
             "max_retries": 30,

@@ -2,7 +2,7 @@
 
 Understands ``redis://``, ``rediss://`` (certificate rules from ``tls.py``), ``unix://`` (and
 kombu's ``redis+socket://``) and kombu-style Sentinel URLs
-(``sentinel://h1:26379;sentinel://h2:26379/0``, master name from ``MODELFLEET_SENTINEL_MASTER``).
+(``sentinel://h1:26379/0;sentinel://h2:26379/0``, master name from ``MODELFLEET_SENTINEL_MASTER``).
 
 Clients are cached per URL and purpose and shared by the threads of a process. After a fork,
 redis-py's connection pool sees the new PID and opens its own connections, leaving the parent's
@@ -105,6 +105,13 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     )
 
 
+def sentinel_tls(url: str) -> dict[str, Any] | None:
+    """TLS options of a Sentinel URL, from whichever entry carries the ``ssl_*`` query."""
+    chunks = [chunk for chunk in url.split(";") if chunk]
+    with_query = [chunk for chunk in chunks if urlsplit(chunk).query]
+    return ssl_options((with_query or chunks)[-1]) if chunks else None
+
+
 def make_client(settings: Settings, url: str, purpose: Purpose) -> redis.Redis:
     """A new client for ``url`` with ``purpose``'s policy (no cache: see :class:`Clients`)."""
     options = POLICIES[purpose].options()
@@ -128,7 +135,26 @@ def _without_ssl_query(url: str) -> str:
 
 def _sentinel_client(settings: Settings, url: str, options: dict[str, Any]) -> redis.Redis:
     target = parse_sentinel_url(url)
-    tls = (ssl_options(url) or {}) if target.tls else {}
+    tls = (sentinel_tls(url) or {}) if target.tls else {}
+    master_tls = {"ssl": True, **tls} if target.tls else {}
+    client: redis.Redis = _sentinel(settings, url, options).master_for(  # type: ignore[no-untyped-call]
+        settings.sentinel_master, db=target.db, **master_tls
+    )
+    return client
+
+
+def sentinels(
+    settings: Settings, url: str, purpose: Purpose = Purpose.SHORT
+) -> list[tuple[str, redis.Redis]]:
+    """``host:port`` and a client of each sentinel a Sentinel URL names, to ask for its view."""
+    found = _sentinel(settings, url, POLICIES[purpose].options())
+    names = [f"{host}:{port}" for host, port in parse_sentinel_url(url).sentinels]
+    return list(zip(names, found.sentinels, strict=True))
+
+
+def _sentinel(settings: Settings, url: str, options: dict[str, Any]) -> Sentinel:
+    target = parse_sentinel_url(url)
+    tls = (sentinel_tls(url) or {}) if target.tls else {}
     password = settings.sentinel_password
     sentinel_options = {
         **{k: v for k, v in options.items() if k.startswith("socket_")},
@@ -136,17 +162,12 @@ def _sentinel_client(settings: Settings, url: str, options: dict[str, Any]) -> r
         **({"password": password.get_secret_value()} if password else {}),
     }
     login = {"username": target.username, "password": target.password}
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    return Sentinel(  # type: ignore[no-untyped-call]
         list(target.sentinels),
         sentinel_kwargs=sentinel_options,
         **options,
         **{k: v for k, v in login.items() if v is not None},
     )
-    master_tls = {"ssl": True, **tls} if target.tls else {}
-    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-        settings.sentinel_master, db=target.db, **master_tls
-    )
-    return client
 
 
 class Clients:

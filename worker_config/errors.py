@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import redis
+
 
 class ModelfleetError(Exception):
     """Root of every error modelfleet raises on purpose."""
@@ -33,6 +35,14 @@ class JobExpired(ModelfleetError):
 
 class UnknownJob(ModelfleetError):
     """No job with this ID: never created here, or expired with its results."""
+
+
+class ReplicationUnconfirmed(ModelfleetError, redis.ConnectionError):
+    """Fewer replicas than ``MODELFLEET_REPLICA_ACKS`` confirmed a write in time.
+
+    A connection error too, so every caller that rides out a Redis restart or failover sends
+    or stores again instead of trusting a write that a failover could still lose.
+    """
 
 
 class InvalidBatch(ModelfleetError):

@@ -48,6 +48,11 @@ def delivery(settings: Settings, task_id: str) -> str:
     return f"{_own(settings)}delivery:{task_id}"
 
 
+def replica_ack(settings: Settings) -> str:
+    """Key written just before a ``WAIT``, so it covers every earlier write (replication.py)."""
+    return f"{_own(settings)}replica-ack"
+
+
 def worker_registry(settings: Settings, hostname: str) -> tuple[str, str]:
     """Hashes of a worker's children (their model) and of how often each loaded it."""
     base = f"{_own(settings)}worker:{hostname}"

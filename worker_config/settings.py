@@ -7,6 +7,7 @@ import tempfile
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,11 @@ class Settings(BaseSettings):
     sentinel_master: str = "mymaster"
     #: Password of the Sentinel processes themselves (the master's comes from the URL).
     sentinel_password: SecretStr | None = None
+    #: Replicas that must confirm a task send or a stored result before it counts (Redis
+    #: ``WAIT``), so a master lost in a Sentinel failover takes none with it; 0: off.
+    replica_acks: int = Field(0, ge=0, le=16)
+    #: Milliseconds to wait for those replicas; fewer in time is treated as a connection error.
+    replica_ack_timeout_ms: int = Field(1000, ge=1, le=60_000)
     queue: str = "modelfleet"
     #: More queue names a pool serving the default model also consumes, comma-separated, as
     #: aliases of the plain queue: ``celery`` catches tasks sent without ``queue=`` (routing.py).
@@ -148,6 +154,13 @@ class Settings(BaseSettings):
             )
         if value is not None:
             _check_userinfo(value)
+        if value is not None and value.startswith(("sentinel://", "sentinel+ssl://")):
+            dbs = [urlsplit(chunk).path.strip("/") for chunk in value.split(";") if chunk]
+            if {db for db in dbs if db} - {dbs[0] or "0"}:  # kombu and Celery use the first's
+                raise ValueError(
+                    f"the database is the first sentinel entry's ({dbs[0] or '0'}), not a later "
+                    "one's: give every entry the same /db, sentinel://h1:26379/1;sentinel://h2:26379/1"
+                )
         return value
 
     @cached_property

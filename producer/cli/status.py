@@ -7,7 +7,7 @@ import click
 from producer.cli.exits import EPILOG
 from producer.connection import redact
 from worker_config.errors import BrokerUnreachable
-from worker_config.settings import load_settings
+from worker_config.settings import Settings, load_settings
 
 
 @click.command(epilog=EPILOG)
@@ -52,3 +52,16 @@ def status(timeout: float) -> None:
         click.echo(f"warning: {warning}", err=True)
     for warning in broker_warnings(settings.broker_url):
         click.echo(f"warning: {warning}", err=True)
+    _sentinel_report(settings)
+
+
+def _sentinel_report(settings: Settings) -> None:
+    """On Sentinel: the master, replicas and sentinels behind the broker and results."""
+    from producer.sentinel_status import sentinel_views
+
+    for roles, view in sentinel_views(settings):
+        click.echo(f"sentinel ({roles}):")
+        for line in view.lines():
+            click.echo(f"  {line}")
+        for warning in view.warnings():
+            click.echo(f"warning: {warning}", err=True)

@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
-import redis
 
 from producer import FleetExecutor, Job
 from producer.local.worker import LocalWorker
 from tests.faults import plugins
+from worker_config import clients
 from worker_config.contract import ResultItem
 from worker_config.settings import Settings
 
@@ -52,11 +52,8 @@ def children_of(worker: LocalWorker) -> list[int]:
 
 def executions(settings: Settings, key: str | None = None) -> Counter[int]:
     """How many times a prediction finished (or, with ``starts_key``, started), per ID."""
-    client = redis.Redis.from_url(settings.result_backend)
-    try:
-        raw: dict[bytes, bytes] = client.hgetall(key or plugins.executions_key(settings))  # type: ignore[assignment]
-    finally:
-        client.close()
+    client = clients.backend(settings)
+    raw: dict[bytes, bytes] = client.hgetall(key or plugins.executions_key(settings))  # type: ignore[assignment]
     return Counter({int(k): int(v) for k, v in raw.items()})
 
 

@@ -16,10 +16,11 @@ from typing import Any
 
 import redis
 
+from worker_config import clients
 from worker_config.contract import InputId
 from worker_config.errors import ItemError
 from worker_config.plugins.models import digits
-from worker_config.plugins.sources.digits import DigitsSource
+from worker_config.plugins.sources.digits import N_ROWS, DigitsSource
 from worker_config.settings import Settings
 
 #: Exit status of a child killed by a poison input.
@@ -49,14 +50,15 @@ class FaultSource:
 
     def __init__(self, settings: Settings) -> None:
         self._rows = DigitsSource(settings)
-        self._redis = redis.Redis.from_url(settings.result_backend)
+        self._redis = clients.backend(settings)
         self._key = fetches_key(settings)
         self._flaky = int(os.environ.get("TEST_FLAKY_FETCHES", "0"))
 
     def fetch(self, ids: Sequence[InputId]) -> list[Any | ItemError]:
         if self._flaky and int(self._redis.incr(self._key)) <= self._flaky:  # type: ignore[arg-type]
             raise redis.ConnectionError("input source connection dropped (injected by the test)")
-        rows = self._rows.fetch(ids)
+        wrap = os.environ.get("TEST_WRAP_IDS") == "1"  # any int ID is row ID % 1797
+        rows = self._rows.fetch([i % N_ROWS if wrap and isinstance(i, int) else i for i in ids])
         return [
             row if isinstance(row, ItemError) else {"id": i, "row": row}
             for i, row in zip(ids, rows, strict=True)
@@ -80,8 +82,12 @@ class FaultModel:
             _ids("TEST_RAISE_IDS"),
         )
         # TEST_COUNT_URL: count elsewhere than the result backend (tests that stop the backend).
-        count_url = os.environ.get("TEST_COUNT_URL") or self.settings.result_backend
-        self.redis = redis.Redis.from_url(count_url)
+        count_url = os.environ.get("TEST_COUNT_URL")
+        self.redis = (
+            clients.for_url(self.settings, count_url)
+            if count_url
+            else clients.backend(self.settings)
+        )
 
     def prepare(self, raw: Any) -> Any:
         return raw["id"], self.inner.prepare(raw["row"])
@@ -99,6 +105,10 @@ class FaultModel:
         time.sleep(self.sleep * len(ids))
         outputs = self.inner.predict([x for _, x in inputs])
         self._count(executions_key(self.settings), ids)
+        log_dir = os.environ.get("TEST_EXECUTIONS_DIR")
+        if log_dir:  # outside Redis, so a failover that loses writes cannot hide a rerun
+            with open(os.path.join(log_dir, f"{os.getpid()}.txt"), "a") as log:
+                log.write("".join(f"{i}\n" for i in ids))
         return outputs
 
     def _count(self, key: str, ids: list[Any]) -> None:

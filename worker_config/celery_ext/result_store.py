@@ -20,9 +20,9 @@ import logging
 from typing import Any
 
 from billiard.process import current_process
-from celery.backends.redis import SentinelBackend
 from celery.exceptions import Reject
 
+from worker_config.celery_ext.backend import ReplicaAckedSentinelBackend
 from worker_config.celery_ext.results import StoreOnceRedisBackend
 from worker_config.settings import get_settings
 from worker_config.store_retry import STORE_ERRORS, retry_store
@@ -70,8 +70,9 @@ class ResultBackend(_Requeueing, StoreOnceRedisBackend):
     requeued rather than lost when not stored."""
 
 
-class SentinelResultBackend(_Requeueing, SentinelBackend):
-    """``sentinel://`` results, requeued rather than lost when not stored."""
+class SentinelResultBackend(_Requeueing, ReplicaAckedSentinelBackend):
+    """``sentinel://`` results, confirmed by replicas when ``MODELFLEET_REPLICA_ACKS`` asks,
+    requeued rather than lost when not stored."""
 
 
 #: Celery's ``loader.override_backends`` (set in lifecycle.py): URL scheme -> backend class.

@@ -16,6 +16,9 @@ from celery.backends.redis import RedisBackend
 from celery.exceptions import BackendStoreError
 from kombu.utils.encoding import bytes_to_str
 
+from worker_config import replication
+from worker_config.settings import get_settings
+
 #: KEYS[1] the result key; ARGV[1] the encoded meta, ARGV[2] seconds to keep it (0: forever).
 #: Writes unless the stored result decodes as JSON with status SUCCESS; returns 1 if it wrote.
 STORE_UNLESS_SUCCESS = """
@@ -74,3 +77,5 @@ class StoreOnceRedisBackend(RedisBackend):
             expires = expires.total_seconds()
         seconds = int(expires or 0)
         self._store_script(keys=[key], args=[value, seconds])
+        # MODELFLEET_REPLICA_ACKS: stored only once replicas have it (replication.py).
+        replication.confirm(self.client, get_settings())

@@ -282,3 +282,23 @@ class Transport(kombu_redis.Transport):
     """``broker_transport`` for modelfleet: kombu's Redis transport with :class:`Channel`."""
 
     Channel = Channel
+
+
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """:class:`Channel`'s checks on kombu's Sentinel channel, which finds the master first."""
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    """``broker_transport`` for ``sentinel://`` URLs: kombu's Sentinel transport, hardened.
+
+    kombu treats the ``;``-separated sentinels as failover URLs: after a connection error it
+    switches to the next one, re-parsing it into kombu's own ``sentinel`` transport and so
+    dropping this class (and its checks) for good. Every entry names a sentinel of the same
+    master, which the channel asks for anyway, so the connection never switches.
+    """
+
+    Channel = SentinelChannel
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        client.cycle = None  # kombu.Connection.maybe_switch_next: no switch without a cycle

@@ -36,7 +36,7 @@ from typing import Any
 import redis
 from celery import states
 
-from worker_config import clients, keys, server_clock
+from worker_config import clients, keys, replication, server_clock
 from worker_config.contract import PREDICT, ResultItem
 from worker_config.runtime.inference import Predictor
 from worker_config.runtime.state import current
@@ -196,7 +196,10 @@ class MicroBatcher:
                     value = self.backend.encode(_meta(self.backend, follower.task_id, item))
                     pipe.setex(key, self.backend.expires, value)
                     pipe.publish(key, value)
-                pipe.execute()
+                if replication.add_wait(pipe, self.settings):  # MODELFLEET_REPLICA_ACKS
+                    replication.check(pipe.execute()[-1], self.settings)
+                else:
+                    pipe.execute()
 
         budget = self.settings.result_store_retry_seconds
         try:
