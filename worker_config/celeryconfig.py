@@ -21,8 +21,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # rediss:// URLs: TLS with certificate checks on (tls.py explains why this is needed).
         "broker_use_ssl": ssl_options(settings.broker_url) or False,
         "redis_backend_use_ssl": ssl_options(settings.result_backend),
-        # kombu's Redis transport, made to drop malformed queue entries instead of dying.
-        "broker_transport": "worker_config.celery_ext.transport:Transport",
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout,
             # Look for tasks of dead workers about 4 times per visibility timeout (kombu's

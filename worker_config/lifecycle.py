@@ -26,7 +26,8 @@ from celery.signals import (
 )
 from celery.utils.dispatch import Signal
 
-from worker_config.celery_ext import control
+from worker_config import flower
+from worker_config.celery_ext import control, transport
 from worker_config.celery_ext.lease import LeaseRenewal
 from worker_config.celery_ext.steps import LoadFailureWatch, ProbeHeartbeat
 from worker_config.observe import metrics, probes, task_log
@@ -89,3 +90,7 @@ def connect(app: Celery) -> None:
             signal.connect(handler, weak=False, dispatch_uid=uid)
     app.steps["worker"].update(STEPS)
     control.register()
+    # redis:// and rediss:// use the hardened transport; the broker URL keeps its scheme.
+    transport.register()
+    # `celery -A tasks flower` from any directory: the auth and address rules (flower.py).
+    flower.watch_options()

@@ -14,6 +14,7 @@ from producer.cli.dead_letters import dead_letters
 from producer.cli.demo import demo
 from producer.cli.enqueue import enqueue
 from producer.cli.exits import EPILOG, CommandError, ExitCode
+from producer.cli.flower import flower
 from producer.cli.job import job
 from producer.cli.probe import probe
 from producer.cli.reload import reload
@@ -46,5 +47,5 @@ def _exit(code: ExitCode | None) -> None:
     click.get_current_context().exit(code or ExitCode.OK)
 
 
-for command in (enqueue, results, job, status, reload, demo, dead_letters, probe):
+for command in (enqueue, results, job, status, reload, demo, dead_letters, probe, flower):
     main.add_command(command)

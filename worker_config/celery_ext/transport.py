@@ -132,3 +132,24 @@ class Transport(kombu_redis.Transport):
     """``broker_transport`` for modelfleet: kombu's Redis transport with :class:`Channel`."""
 
     Channel = Channel
+
+
+#: URL schemes served by :class:`Transport` once :func:`register` ran.
+SCHEMES = ("redis", "rediss")
+
+
+def register() -> None:
+    """Make ``redis://`` and ``rediss://`` URLs use :class:`Transport` in this process.
+
+    Naming the class in ``broker_transport`` instead puts its import path where the URL scheme
+    goes (``worker_config.celery_ext.transport:Transport://host``), and Flower, which picks its
+    broker client by that scheme, then answers 404 on its Broker page and ``/api/queues/length``.
+    Replacing kombu's alias keeps the broker URL ``redis://``; idempotent.
+    """
+    from kombu import transport as kombu_transport
+
+    path = f"{__name__}:Transport"
+    for scheme in SCHEMES:
+        kombu_transport.TRANSPORT_ALIASES[scheme] = path
+        cache: dict[str | None, Any] = getattr(kombu_transport, "_transport_cache", {})
+        cache.pop(scheme, None)  # resolved before we ran
