@@ -9,7 +9,7 @@ import click
 from celery import Celery
 
 from producer.cli.exits import EPILOG, ExitCode
-from producer.connection import client_app, redact
+from producer.connection import check_reachable, client_app, redact
 from producer.job_progress import JobProgress, finished_batches, items_in_order, progress
 from producer.jobs import Job, JobTimeout, keep_alive, load_job
 from worker_config.errors import BrokerUnreachable
@@ -56,6 +56,7 @@ def job(job_id: str, show: str | None, wait: bool, timeout: float | None) -> Exi
     failed items. Exits 0 complete, 1 complete with failed items, 8 still running.
     """
     settings = load_settings()
+    check_reachable(settings)  # a wrong broker password is reported, not "no such job"
     app = client_app(settings)
     try:
         return _show(settings, app, job_id=job_id, show=show, wait=wait, timeout=timeout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from producer.cli.exits import EPILOG
-from producer.connection import redact
+from producer.connection import check_reachable, redact
 from worker_config.errors import BrokerUnreachable
 from worker_config.settings import load_settings
 
@@ -20,6 +20,7 @@ def status(timeout: float) -> None:
     from producer.status import fleet_status, queue_lines, unserved_warnings
 
     settings = load_settings()
+    check_reachable(settings)  # the result backend too: producers need both
     try:
         fleet = fleet_status(settings, timeout=timeout)
     except Exception as exc:  # redis-py, kombu and OSError all mean the same to the user here
