@@ -58,6 +58,11 @@ def job(settings: Settings, job_id: str) -> tuple[str, str, str]:
     return base, f"{base}:tasks", f"{base}:batches"
 
 
+def jobs_index(settings: Settings) -> str:
+    """Sorted set of recent job IDs, scored by creation time (``modelfleet jobs``)."""
+    return f"{_own(settings)}jobs"
+
+
 def jobs_pattern(settings: Settings) -> str:
     """The keys of every job, as a pattern for messages and ``SCAN``."""
     return f"{_own(settings)}job:*"

@@ -21,6 +21,7 @@ from producer.cli.enqueue import enqueue
 from producer.cli.exits import EPILOG, CommandError, ExitCode
 from producer.cli.flower import flower
 from producer.cli.job import job
+from producer.cli.jobs import jobs
 from producer.cli.probe import probe
 from producer.cli.reload import reload
 from producer.cli.results import results
@@ -71,5 +72,5 @@ def _exit(code: ExitCode | None) -> None:
     click.get_current_context().exit(code or ExitCode.OK)
 
 
-for command in (enqueue, results, job, status, reload, demo, dead_letters, probe, flower):
+for command in (enqueue, results, job, jobs, status, reload, demo, dead_letters, probe, flower):
     main.add_command(command)
