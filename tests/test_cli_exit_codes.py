@@ -21,6 +21,7 @@ COMMANDS = {
     "enqueue": ["enqueue", "0-3", "--wait", "--timeout", "5"],
     "results": ["results", str(uuid.UUID(int=1))],
     "job": ["job", str(uuid.UUID(int=2))],
+    "jobs": ["jobs"],
     "status": ["status", "--timeout", "1"],
     "reload": ["reload", "--timeout", "2"],
     "dead-letters": ["dead-letters"],
