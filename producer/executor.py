@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future
 from types import TracebackType
 from typing import Any, cast
 
 import redis
-from kombu.exceptions import (  # type: ignore[attr-defined]  # celery-types predates it
-    BatchPublishError,
-    OperationalError,
-)
+from kombu.exceptions import OperationalError
 
+from producer import wire
 from producer.batching import plan_batches
 from producer.connection import check_reachable, client_app, redact
 from producer.futures import FuturePoller
 from producer.jobs import Job, ProgressCallback, record_job
+from producer.served import warn_if_unserved
+from worker_config import clients
 from worker_config.contract import (
     PREDICT,
     PREDICT_BATCH,
@@ -71,6 +70,7 @@ class FleetExecutor(Executor):
         self.batch_size = batch_size
         #: The model asked for: its own queue ``<queue>.<model>``; None is the plain queue.
         self.model = model
+        warn_if_unserved(self.settings, model)  # now, not after a timeout
         self.app = client_app(self.settings)
         self._checked = False
         self._futures = FuturePoller(self._revoke)
@@ -115,42 +115,34 @@ class FleetExecutor(Executor):
         return plan_batches(ids, limit, children=children, per_item=measured.per_item)
 
     def _send(self, task: str, batches: list[list[InputId]], one_each: bool = False) -> list[str]:
-        """Publish every task through one pipelined Redis connection, in chunks."""
-        task_ids = [str(uuid.uuid4()) for _ in batches]
+        """Publish every task in chunks, one Redis round trip each (``producer/wire.py``)."""
+        task_ids = wire.new_task_ids(len(batches))
+        env = wire.envelope(
+            self.settings,
+            task,
+            model_queue(self.settings, self.model),
+            reply_to=self.app.thread_oid,
+            kwargs={"model": self.model} if self.model else None,
+        )
         for start in range(0, len(batches), SEND_CHUNK):
             chunk = slice(start, start + SEND_CHUNK)
-            self._send_chunk(task, batches[chunk], task_ids[chunk], one_each)
+            args = [b if one_each else [b] for b in batches[chunk]]  # one-ID batches: [id]
+            self._send_chunk(env, task_ids[chunk], args)
         return task_ids
 
-    def _send_chunk(
-        self, task: str, batches: list[list[InputId]], task_ids: list[str], one_each: bool
-    ) -> None:
-        """One pipelined round trip; while Redis is away, the same messages are sent again.
+    def _send_chunk(self, env: wire.Envelope, task_ids: list[str], args: list[list[Any]]) -> None:
+        """One round trip; while Redis is away, the same messages are sent again.
 
-        A chunk cut off mid-send has an uncertain outcome (kombu's ``BatchPublishError``), so
-        it is sent again whole, under the same task IDs: a message that did arrive twice runs
-        twice and stores the same result, and the producer reads each task ID once.
+        A chunk cut off mid-send has an uncertain outcome, so it is sent again whole, under the
+        same task IDs: a message that did arrive twice runs twice and stores the same result,
+        and the producer reads each task ID once.
         """
-        queue = model_queue(self.settings, self.model)
-        kwargs = {"model": self.model} if self.model else {}
         deadline = time.monotonic() + SEND_RETRY_SECONDS
         while True:
             try:
-                with (
-                    self.app.producer_or_acquire() as producer,
-                    producer.batch(max_size=SEND_CHUNK),
-                ):
-                    for batch, task_id in zip(batches, task_ids, strict=True):
-                        self.app.send_task(
-                            task,
-                            args=[batch[0] if one_each else batch],
-                            kwargs=kwargs,
-                            queue=queue,
-                            task_id=task_id,
-                            producer=producer,
-                        )
+                wire.push(clients.broker(self.settings), env, task_ids, args)
                 return
-            except (BatchPublishError, OperationalError, redis.ConnectionError, OSError) as exc:
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 if time.monotonic() >= deadline:
                     raise BrokerUnreachable(
                         f"could not send to {redact(self.settings.broker_url)} for "

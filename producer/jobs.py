@@ -20,7 +20,7 @@ from celery import Celery, states
 
 from worker_config import keys
 from worker_config.contract import InputId, ResultItem, error_item
-from worker_config.errors import ModelfleetError
+from worker_config.errors import JobExpired, JobTimeout, UnknownJob
 from worker_config.settings import Settings
 
 ProgressCallback = Callable[[int], None]
@@ -29,22 +29,13 @@ ProgressCallback = Callable[[int], None]
 #: none arrive. Starting at 0.5 ms keeps a single ID's round trip within about 1 ms of Celery's
 #: pub/sub (doubling from 2 ms made it wait for the 6 ms poll); one poll is one MGET.
 POLL_MIN, POLL_MAX, POLL_GROWTH = 0.0005, 0.01, 1.5
-#: Result keys fetched per poll, earliest tasks first.
-POLL_WINDOW = 500
+#: Result keys fetched per poll, earliest tasks first: at most POLL_WINDOW, and after a poll
+#: that found n results about 2n (at least POLL_WINDOW_MIN). Results that trickle in one at a
+#: time (one task per ID) then cost an MGET of 16 keys per poll, not 500: the producer and Redis
+#: spent more CPU per input polling than the worker spent serving it (benchmarks/plain.py).
+POLL_WINDOW, POLL_WINDOW_MIN = 500, 16
 #: Seconds between checks, while no result arrives, that the job has not expired.
 EXPIRY_CHECK = 5.0
-
-
-class JobTimeout(ModelfleetError, TimeoutError):
-    """Waiting for a job's results took longer than the timeout; the work goes on."""
-
-
-class JobExpired(ModelfleetError):
-    """The job's record expired with its results before they all arrived; waiting is useless."""
-
-
-class UnknownJob(ModelfleetError):
-    """No job with this ID: never created here, or expired with its results."""
 
 
 @dataclass
@@ -74,7 +65,7 @@ class Job:
         deadline = None if timeout is None else time.monotonic() + timeout
         backend: Any = self.app.backend  # a PollingRedisBackend (see client_app)
         pending = [i for i in range(len(self.batches)) if i not in self._results]
-        next_batch, delay = 0, POLL_MIN
+        next_batch, delay, window = 0, POLL_MIN, POLL_WINDOW
         next_expiry_check = time.monotonic() + EXPIRY_CHECK
         while True:
             while next_batch in self._results:
@@ -83,7 +74,7 @@ class Job:
             if next_batch >= len(self.batches):
                 return
             try:
-                finished = self.fetch(pending[:POLL_WINDOW])
+                finished = self.fetch(pending[:window])
             except redis.ConnectionError:
                 finished = {}  # Redis is restarting; keep waiting
             for i, items in finished.items():
@@ -93,6 +84,7 @@ class Job:
             if finished:
                 pending = [i for i in pending if i not in finished]
                 delay = POLL_MIN
+                window = min(POLL_WINDOW, max(POLL_WINDOW_MIN, 2 * len(finished)))
                 continue
             if deadline is not None and time.monotonic() >= deadline:
                 raise self._timeout(timeout, next_batch)

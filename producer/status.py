@@ -8,8 +8,9 @@ from typing import Any
 import redis
 
 from producer.connection import client_app
+from producer.stranded import StrandedTasks, find_stranded
 from worker_config import clients, keys
-from worker_config.records import registry
+from worker_config.records import queue_owners, registry
 from worker_config.settings import Settings
 
 #: kombu's priority sub-lists beside each queue list (the deploy files' KEDA triggers name them).
@@ -46,6 +47,10 @@ class QueueInfo:
     name: str
     depth: int
     consumers: list[str]
+    #: The model its tasks get, claimed by the pools serving it (None: no live claim).
+    model: str | None = None
+    #: That model's plug-in (its family: built-in name or module:factory).
+    plugin: str | None = None
 
 
 @dataclass
@@ -55,6 +60,8 @@ class FleetStatus:
     workers: list[WorkerInfo]
     #: The plain queue and every per-model queue that has tasks or consumers.
     queues: list[QueueInfo] = field(default_factory=list)
+    #: Other lists holding modelfleet tasks that no modelfleet pool consumes (e.g. ``celery``).
+    stranded: list[StrandedTasks] = field(default_factory=list)
 
 
 def queue_depth(client: redis.Redis, settings: Settings, queue: str) -> int:
@@ -123,22 +130,50 @@ def fleet_status(settings: Settings, timeout: float = 1.0) -> FleetStatus:
         for queue in queues or []:
             consumers.setdefault(queue["name"], []).append(hostname)
     ours = {q for q in consumers if q == settings.queue or q.startswith(settings.queue + ".")}
-    names = queue_names(broker, settings, settings.queue) | ours
+    owners = queue_owners.read(client, settings)
+    names = queue_names(broker, settings, settings.queue) | ours | set(owners)
     queues = [
-        QueueInfo(name, queue_depth(broker, settings, name), consumers.get(name, []))
+        QueueInfo(
+            name,
+            queue_depth(broker, settings, name),
+            consumers.get(name, []),
+            owners.get(name, {}).get("model"),
+            owners.get(name, {}).get("plugin"),
+        )
         for name in sorted(names)
     ]
     depth = next(q.depth for q in queues if q.name == settings.queue)
-    return FleetStatus(queue=settings.queue, queue_depth=depth, workers=workers, queues=queues)
+    # Every list a modelfleet pool (one consuming any of our queues) consumes, and our queues.
+    pools = [set(consumed) for consumed in _queues_by_worker(active).values()]
+    consumed = set(names).union(*(q for q in pools if q & names))
+    return FleetStatus(
+        queue=settings.queue,
+        queue_depth=depth,
+        workers=workers,
+        queues=queues,
+        stranded=find_stranded(broker, settings, consumed),
+    )
+
+
+def _queues_by_worker(active: dict[str, Any]) -> dict[str, list[str]]:
+    return {host: [q["name"] for q in queues or []] for host, queues in active.items()}
 
 
 def queue_lines(fleet: FleetStatus) -> list[str]:
-    """One line per queue: its depth and who consumes it."""
+    """One line per queue: its depth, who consumes it, and the model its tasks get."""
     return [
         f"{q.name}: {q.depth} waiting, "
         + (f"consumed by {', '.join(q.consumers)}" if q.consumers else "NO WORKER consumes it")
+        + (f"; model '{q.model}' ({q.plugin})" if q.model else "; no model claims it")
         for q in fleet.queues
     ]
+
+
+def stranded_warnings(fleet: FleetStatus, settings: Settings) -> list[str]:
+    """What to do about modelfleet tasks waiting on lists no modelfleet pool consumes."""
+    from producer.stranded import stranded_warning
+
+    return [stranded_warning(s, settings) for s in fleet.stranded]
 
 
 def unserved_warnings(fleet: FleetStatus) -> list[str]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from celery import Celery
 
-from worker_config.celeryconfig import celery_config
-from worker_config.settings import get_settings
+from worker_config.celeryconfig import app_config
 
 app = Celery("modelfleet")
 # A promise: the environment is read when Celery first needs its configuration, not at import.
-app.add_defaults(lambda: celery_config(get_settings()))
+app.add_defaults(app_config)

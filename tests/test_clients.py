@@ -14,9 +14,9 @@ import pytest
 import redis
 from celery import Celery
 from kombu.transport.redis import Channel
-from producer.embedded_redis import RedisServer, start_redis
 from redis.sentinel import SentinelConnectionPool
 
+from producer.local.embedded_redis import RedisServer, start_redis
 from tests.test_tls import tls_redis  # noqa: F401  (a fixture)
 from worker_config import clients, keys
 from worker_config.celeryconfig import celery_config

@@ -49,7 +49,7 @@ def _report(*imports: str) -> dict[str, Any]:
 
 def test_the_probe_command_and_worker_modules_connect_nothing_when_imported() -> None:
     report = _report(
-        "producer.probe_command",
+        "producer.cli.probe",
         "worker_config.records.health",
         "worker_config.observe.probes",
         "worker_config.observe.metrics",

@@ -187,6 +187,33 @@ def test_celery_backend_builds_result_meta_in_get_result_meta() -> None:
     )
 
 
+def test_celery_redis_backend_stores_through_store_result() -> None:
+    from celery.backends.base import BaseKeyValueStoreBackend
+    from celery.backends.redis import RedisBackend
+
+    used_by = "worker_config/celery_ext/results.py (one round trip per stored result)"
+    store = getattr(BaseKeyValueStoreBackend, "_store_result", None)
+    check(
+        callable(store)
+        and params(store)[:5] == ["self", "task_id", "result", "state", "traceback"],
+        "celery",
+        "celery.backends.base.BaseKeyValueStoreBackend._store_result(task_id, result, state, ...)",
+        used_by,
+    )
+    check(
+        isinstance(getattr(RedisBackend, "_MAX_STR_VALUE_SIZE", None), int),
+        "celery",
+        "celery.backends.redis.RedisBackend._MAX_STR_VALUE_SIZE",
+        used_by,
+    )
+    check(
+        "failure_expires" in inspect.getsource(RedisBackend.__init__),
+        "celery",
+        "celery.backends.redis.RedisBackend.failure_expires",
+        used_by,
+    )
+
+
 def test_celery_worker_state_lists_held_requests() -> None:
     from celery.worker import state
 

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
+import click
 from kombu import Exchange, Queue
 
 from worker_config import keys
+from worker_config.errors import ConfigError
 from worker_config.routing import worker_queues
-from worker_config.settings import Settings
+from worker_config.settings import Settings, get_settings
 from worker_config.tls import ssl_options
+
+#: Exit status of a program started with invalid settings (sysexits' EX_CONFIG): systemd's
+#: ``RestartPreventExitStatus=78`` then stops restarting it.
+EX_CONFIG = os.EX_CONFIG
+
+
+def app_config() -> dict[str, Any]:
+    """The app's configuration from the environment, read when Celery first needs it.
+
+    Celery evaluates this lazily, deep inside its command line (``celery -A tasks worker``
+    parses ``--concurrency`` against it), where an exception becomes a 70-line traceback and
+    exit 1. Inside a command (worker, flower, ``modelfleet worker``), invalid settings end
+    the program with one line and ``EX_CONFIG``; a library caller gets the ``ConfigError``.
+    """
+    try:
+        return celery_config(get_settings())
+    except ConfigError as exc:
+        if click.get_current_context(silent=True) is None:
+            raise
+        print(f"modelfleet: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(EX_CONFIG) from None
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -52,8 +77,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A redelivered task must not run beside its still-running twin (celery#6951).
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "result_expires": settings.result_expires,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # MODELFLEET_TASK_EVENTS: Flower's view of each task, at a measured cost per task.
+        "worker_send_task_events": settings.task_events,
+        "task_send_sent_event": settings.task_events,
         "worker_pool": "prefork",
         "worker_concurrency": settings.worker_concurrency,
         # Celery kills a child that has not reported "up" after 4 s, which is shorter than most

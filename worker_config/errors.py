@@ -19,6 +19,22 @@ class BrokerUnreachable(ModelfleetError):
     """The producer could not connect to the broker or the result backend."""
 
 
+class ModelNotServed(ModelfleetError):
+    """A task asked for a model this worker pool does not load: a routing mistake."""
+
+
+class JobTimeout(ModelfleetError, TimeoutError):
+    """Waiting for a job's results took longer than the timeout; the work goes on."""
+
+
+class JobExpired(ModelfleetError):
+    """The job's record expired with its results before they all arrived; waiting is useless."""
+
+
+class UnknownJob(ModelfleetError):
+    """No job with this ID: never created here, or expired with its results."""
+
+
 class InvalidBatch(ModelfleetError):
     """A batch argument is not a list of IDs, is empty, or is larger than the limit."""
 
@@ -41,3 +57,7 @@ class InvalidInput(ItemError):
 
 class InferenceError(ItemError):
     """The model raised while predicting this input."""
+
+
+class DeadLettered(ItemError):
+    """The input was running each time its worker process died; it is not run again."""

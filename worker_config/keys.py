@@ -9,6 +9,8 @@ belong to the apps that write them and get no prefix.
 
 from __future__ import annotations
 
+from bisect import bisect
+
 from celery.backends.base import KeyValueStoreBackend
 from kombu.transport.redis import Channel
 
@@ -63,6 +65,11 @@ def jobs_index(settings: Settings) -> str:
     return f"{_own(settings)}jobs"
 
 
+def queue_owners(settings: Settings) -> str:
+    """Hash of each queue's model, claimed by the pools consuming it (records/queue_owners.py)."""
+    return f"{_own(settings)}queue-owners"
+
+
 def jobs_pattern(settings: Settings) -> str:
     """The keys of every job, as a pattern for messages and ``SCAN``."""
     return f"{_own(settings)}job:*"
@@ -80,6 +87,14 @@ def queue_lists(settings: Settings, name: str) -> list[str]:
     """A queue's list and its priority sub-lists, as kombu names them."""
     base = queue(settings, name)
     return [base] + [f"{base}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
+
+
+def queue_for_priority(settings: Settings, name: str, priority: int) -> str:
+    """The list kombu's Redis transport pushes a message of ``priority`` (0-9) to."""
+    pri = max(Channel.min_priority, min(int(priority), Channel.max_priority))
+    steps = Channel.priority_steps
+    step = steps[bisect(steps, pri) - 1]
+    return f"{queue(settings, name)}{PRIORITY_SEP}{step}" if step else queue(settings, name)
 
 
 def queue_pattern(settings: Settings, name: str) -> str:

@@ -29,9 +29,11 @@ from celery.utils.dispatch import Signal
 from worker_config import flower
 from worker_config.celery_ext import control, transport
 from worker_config.celery_ext.lease import LeaseRenewal
+from worker_config.celery_ext.queue_claims import QueueClaimRenewal
+from worker_config.celery_ext.results import StoreOnceRedisBackend
 from worker_config.celery_ext.steps import LoadFailureWatch, ProbeHeartbeat
 from worker_config.observe import metrics, probes, task_log
-from worker_config.runtime import startup, state
+from worker_config.runtime import queue_claims, startup, state
 
 Handler = Callable[..., Any]
 
@@ -52,10 +54,12 @@ HANDLERS: tuple[tuple[Signal, tuple[Handler, ...]], ...] = (
         (
             startup.check_config,  # exit EX_CONFIG before any state is made or child started
             begin,  # the worker's state: hostname, reload board, load-failure byte
+            queue_claims.claim_queues,  # one model per queue: exit EX_CONFIG if taken by another
             startup.limit_threads,  # BLAS/OpenMP threads, read by libraries the children load
             startup.reset_registry,  # forget the previous run's children in `modelfleet status`
             metrics.prepare,  # the multiprocess directory every child writes samples to
             probes.start_fresh,  # alive from now on; ready once every child has loaded
+            startup.share_imports,  # last: heavy modules imported and frozen, shared by children
         ),
     ),
     # Each pool child: load, then tell the world; marked ready last, once all of it is done.
@@ -78,11 +82,17 @@ HANDLERS: tuple[tuple[Signal, tuple[Handler, ...]], ...] = (
 )
 
 #: The parent's periodic work, started with the worker and cancelled when it stops.
-STEPS: tuple[type[bootsteps.StartStopStep], ...] = (LoadFailureWatch, LeaseRenewal, ProbeHeartbeat)
+STEPS: tuple[type[bootsteps.StartStopStep], ...] = (
+    LoadFailureWatch,
+    LeaseRenewal,
+    ProbeHeartbeat,
+    QueueClaimRenewal,
+)
 
 
 def connect(app: Celery) -> None:
-    """Wire the handlers, the worker steps and the remote-control commands; idempotent."""
+    """Wire the handlers, the worker steps, the remote-control commands and the result backend
+    (one round trip per stored result, celery_ext/results.py); idempotent."""
     for signal, handlers in HANDLERS:
         for handler in handlers:
             # The ID makes a second connect() a no-op; it need only be unique per signal.
@@ -90,6 +100,7 @@ def connect(app: Celery) -> None:
             signal.connect(handler, weak=False, dispatch_uid=uid)
     app.steps["worker"].update(STEPS)
     control.register()
+    app.backend_cls = StoreOnceRedisBackend  # type: ignore[assignment]
     # redis:// and rediss:// use the hardened transport; the broker URL keeps its scheme.
     transport.register()
     # `celery -A tasks flower` from any directory: the auth and address rules (flower.py).

@@ -4,19 +4,26 @@
 child and consumes ``<MODELFLEET_QUEUE>.digits`` and ``<MODELFLEET_QUEUE>.twin``. The plain
 ``MODELFLEET_QUEUE`` (the public contract's queue) belongs to the default model
 (``MODELFLEET_DEFAULT_MODEL``, else the first name): only pools serving it consume it.
+
+A model's name is the ``name=`` given in ``MODELFLEET_MODEL``; else a built-in's name; else the
+``name`` a plug-in declares on its factory (``load.name = "centroids"``, or a factory class's
+``name``); else the last part of its module path (``mypkg.centroids:load`` -> ``centroids``).
+The parent needs the names before it forks, and never loads a model, so it reads the factory's
+attribute instead of asking the loaded model.
 """
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
-from worker_config.errors import ConfigError, ModelfleetError
+from celery.utils.imports import cwd_in_path
+
+from worker_config.errors import ConfigError, ModelNotServed
 from worker_config.settings import Settings
-
-
-class ModelNotServed(ModelfleetError):
-    """A task asked for a model this worker pool does not load: a routing mistake."""
 
 
 def served_models(settings: Settings) -> dict[str, str]:
@@ -26,6 +33,8 @@ def served_models(settings: Settings) -> dict[str, str]:
         entry = part.strip()
         name, sep, target = entry.partition("=")
         name, target = name.strip(), (target.strip() if sep else name.strip())
+        if not sep and target:
+            name = plugin_name(target)
         if not name or not target:
             raise ConfigError(
                 f"MODELFLEET_MODEL: {settings.model!r} has an empty entry; use a comma-separated "
@@ -35,6 +44,42 @@ def served_models(settings: Settings) -> dict[str, str]:
             raise ConfigError(f"MODELFLEET_MODEL: model {name!r} is named twice")
         models[name] = target
     return models
+
+
+#: What a model name may hold: it becomes part of a queue name and a command-line argument.
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+@cache
+def plugin_name(target: str) -> str:
+    """The name of the model ``target`` (a built-in name or ``module:factory``) builds."""
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        return target
+    declared: object = None
+    try:
+        with cwd_in_path():  # like `celery -A`: the user's modules in the worker's directory
+            obj: object = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        declared = getattr(obj, "name", None)
+    except Exception:  # a plug-in missing here, or failing to import: the worker's start-up
+        pass  # check (runtime/startup.py) reports it with exit 78; a producer needs only a name
+    if isinstance(declared, str) and _NAME.fullmatch(declared):
+        return declared
+    return module_name.rsplit(".", 1)[-1]
+
+
+def extra_queues(settings: Settings) -> list[str]:
+    """``MODELFLEET_EXTRA_QUEUES``: more names for the plain queue (e.g. ``celery``)."""
+    names = [q.strip() for q in settings.extra_queues.split(",") if q.strip()]
+    for name in names:
+        if name == settings.queue or name.startswith(settings.queue + "."):
+            raise ConfigError(
+                f"MODELFLEET_EXTRA_QUEUES: {name!r} is one of modelfleet's own queues; name "
+                "another app's queue, such as celery"
+            )
+    return names
 
 
 def default_model(settings: Settings) -> str:
@@ -59,8 +104,19 @@ def worker_queues(settings: Settings) -> list[str]:
     models = served_models(settings)
     queues = [model_queue(settings, name) for name in models]
     if default_model(settings) in models:
-        queues.insert(0, settings.queue)
+        queues[:0] = [settings.queue, *extra_queues(settings)]
     return queues
+
+
+def queue_models(settings: Settings) -> dict[str, str]:
+    """Each queue this pool consumes -> the model its tasks get (the ownership it claims)."""
+    models = served_models(settings)
+    owners = {model_queue(settings, name): name for name in models}
+    default = default_model(settings)
+    if default in models:
+        for queue in [settings.queue, *extra_queues(settings)]:
+            owners[queue] = default
+    return {queue: owners[queue] for queue in worker_queues(settings)}
 
 
 def model_for_task(
@@ -72,6 +128,7 @@ def model_for_task(
         routing_key = (delivery_info or {}).get("routing_key") or ""
         prefix = settings.queue + "."
         name = routing_key[len(prefix) :] if routing_key.startswith(prefix) else ""
+        # An extra queue (MODELFLEET_EXTRA_QUEUES) is the plain queue under another name.
         requested = name or default_model(settings)
     if requested not in models:
         raise ModelNotServed(

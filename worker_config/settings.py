@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     #: Password of the Sentinel processes themselves (the master's comes from the URL).
     sentinel_password: SecretStr | None = None
     queue: str = "modelfleet"
+    #: More queue names a pool serving the default model also consumes, comma-separated, as
+    #: aliases of the plain queue: ``celery`` catches tasks sent without ``queue=`` (routing.py).
+    extra_queues: str = ""
     #: Pool children per worker; default: the usable core count (affinity and cgroup aware).
     concurrency: int | None = Field(None, ge=1)
     #: BLAS/OpenMP threads per child; 1 keeps N children from oversubscribing N cores.
@@ -107,6 +110,12 @@ class Settings(BaseSettings):
     microbatch_max: int = Field(64, ge=1, le=10_000)
     #: Milliseconds a child waits for more queued single-ID tasks once it found some.
     microbatch_wait_ms: float = Field(2.0, ge=0, le=1000)
+    #: Task events (``task-received``, ``-started``, ``-succeeded``...), which Flower shows; off,
+    #: a worker publishes 3 fewer Redis messages per task (benchmarks/plain.py measures it).
+    task_events: bool = True
+    #: More modules, comma-separated, the worker parent imports before it forks its children, so
+    #: they share those pages (runtime/startup.py: the plug-in's own ``PRELOAD`` comes anyway).
+    preload_modules: str = ""
     #: Size in MB of the built-in ``mlp`` model's weights (float32).
     mlp_mb: float = Field(64.0, gt=0, le=4096)
 

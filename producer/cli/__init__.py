@@ -26,6 +26,7 @@ from producer.cli.probe import probe
 from producer.cli.reload import reload
 from producer.cli.results import results
 from producer.cli.status import status
+from producer.cli.worker import worker
 from worker_config.errors import ModelfleetError
 
 #: What an unreachable or refusing broker or result backend raises, wherever a command meets it.
@@ -72,5 +73,6 @@ def _exit(code: ExitCode | None) -> None:
     click.get_current_context().exit(code or ExitCode.OK)
 
 
-for command in (enqueue, results, job, jobs, status, reload, demo, dead_letters, probe, flower):
+COMMANDS = (worker, enqueue, results, job, jobs, status, reload, demo, dead_letters, probe, flower)
+for command in COMMANDS:
     main.add_command(command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import IO
 
 import click
@@ -11,6 +12,7 @@ from producer.cli.exits import EPILOG, CommandError, ExitCode
 from producer.cli.results import print_results
 from producer.executor import FleetExecutor
 from producer.id_input import parse_ids
+from producer.served import UnservedModelWarning
 from worker_config.contract import InputId
 from worker_config.settings import load_settings
 
@@ -63,7 +65,12 @@ def enqueue(
         raise CommandError(
             "no IDs given: pass them as arguments (0-99), with --file, or on stdin", ExitCode.USAGE
         )
-    job = FleetExecutor(settings, batch_size=batch_size, model=model).submit_batches(id_list)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnservedModelWarning)
+        executor = FleetExecutor(settings, batch_size=batch_size, model=model)
+    for warning in caught:
+        click.echo(f"modelfleet: warning: {warning.message}", err=True)
+    job = executor.submit_batches(id_list)
     click.echo(
         f"modelfleet: job {job.id}: {job.size} IDs in {len(job.task_ids)} tasks; "
         f"follow it with `modelfleet job {job.id}`",

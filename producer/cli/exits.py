@@ -11,8 +11,15 @@ from typing import IO, Any
 
 import click
 
-from producer.jobs import JobExpired, JobTimeout, UnknownJob
-from worker_config.errors import BrokerUnreachable, ConfigError, InvalidId, ModelfleetError
+from worker_config.errors import (
+    BrokerUnreachable,
+    ConfigError,
+    InvalidId,
+    JobExpired,
+    JobTimeout,
+    ModelfleetError,
+    UnknownJob,
+)
 
 
 class ExitCode(IntEnum):

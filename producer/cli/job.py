@@ -12,8 +12,8 @@ from producer import job_actions
 from producer.cli.exits import EPILOG, ExitCode
 from producer.connection import check_reachable, client_app, redact
 from producer.job_progress import JobProgress, finished_batches, items_in_order, progress
-from producer.jobs import Job, JobTimeout, keep_alive, load_job
-from worker_config.errors import BrokerUnreachable
+from producer.jobs import Job, keep_alive, load_job
+from worker_config.errors import BrokerUnreachable, JobTimeout
 from worker_config.settings import Settings, load_settings
 
 #: Width of the progress bar, in characters.

@@ -11,7 +11,8 @@ from producer.cli.exits import EPILOG
 from producer.cli.job import progress_bar
 from producer.connection import check_reachable, client_app
 from producer.job_progress import finished_batches, progress
-from producer.jobs import UnknownJob, forget_job, load_job, recent_jobs
+from producer.jobs import forget_job, load_job, recent_jobs
+from worker_config.errors import UnknownJob
 from worker_config.settings import load_settings
 
 

@@ -12,8 +12,9 @@ from celery.result import AsyncResult
 
 from producer.cli.exits import EPILOG, ExitCode
 from producer.connection import check_reachable, client_app
-from producer.jobs import Job, JobExpired, JobTimeout
+from producer.jobs import Job
 from producer.task_presence import missing
+from worker_config.errors import JobExpired, JobTimeout
 from worker_config.settings import load_settings
 
 

@@ -37,7 +37,7 @@ def status(timeout: float, as_json: bool = False, watch: float | None = None) ->
 
 def _status_once(timeout: float, as_json: bool) -> None:
     from producer.durability import broker_warnings
-    from producer.status import fleet_status, queue_lines, unserved_warnings
+    from producer.status import fleet_status, queue_lines, stranded_warnings, unserved_warnings
 
     settings = load_settings()
     check_reachable(settings)  # the result backend too: producers need both
@@ -74,7 +74,7 @@ def _status_once(timeout: float, as_json: bool) -> None:
                     f"      reload {c.reload_error.get('generation')} FAILED, old version serving: "
                     f"{c.reload_error.get('message')}"
                 )
-    for warning in unserved_warnings(fleet):
+    for warning in [*unserved_warnings(fleet), *stranded_warnings(fleet, settings)]:
         click.echo(f"warning: {warning}", err=True)
     for warning in broker_warnings(settings.broker_url):
         click.echo(f"warning: {warning}", err=True)

@@ -16,15 +16,11 @@ import redis
 
 from worker_config import keys
 from worker_config.contract import InputId
-from worker_config.errors import ItemError
+from worker_config.errors import DeadLettered
 from worker_config.settings import Settings
 
 #: Entries kept; older ones are dropped so a flood of poison cannot fill Redis.
 MAX_ENTRIES = 10_000
-
-
-class DeadLettered(ItemError):
-    """The input was running each time its worker process died; it is not run again."""
 
 
 @dataclass(frozen=True)

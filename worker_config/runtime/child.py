@@ -14,7 +14,7 @@ from types import FrameType
 from typing import Any
 
 from worker_config import routing
-from worker_config.errors import ModelLoadError
+from worker_config.errors import ModelLoadError, ModelNotServed
 from worker_config.plugins import resolve_model, resolve_source
 from worker_config.records import registry
 from worker_config.runtime import state
@@ -43,7 +43,7 @@ def build(settings: Settings, name: str) -> Loaded:
     """Load a served model afresh, without replacing the one in use (reload.py swaps it in)."""
     models = routing.served_models(settings)
     if name not in models:
-        raise routing.ModelNotServed(
+        raise ModelNotServed(
             f"this worker serves {', '.join(models)}, not {name!r}; set MODELFLEET_MODEL"
         )
     start = time.perf_counter()
@@ -67,6 +67,13 @@ def build(settings: Settings, name: str) -> Loaded:
         model.version,
         loaded.load_seconds,
     )
+    if getattr(model, "name", name) != name:  # producers send to the queue of `name`
+        logger.warning(
+            "model %r calls itself %r but is served as %r on queue %r; to use its own name, "
+            "declare `name = %r` on the factory %s or set MODELFLEET_MODEL=%s=%s",
+            models[name], model.name, name, routing.model_queue(settings, name),
+            model.name, models[name], model.name, models[name],
+        )  # fmt: skip
     return loaded
 
 

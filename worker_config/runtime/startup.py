@@ -3,6 +3,8 @@ each pool child. Plain functions; ``lifecycle.py`` connects them to Celery's sig
 
 from __future__ import annotations
 
+import gc
+import importlib
 import logging
 import os
 import sys
@@ -51,6 +53,52 @@ def limit_threads(**_: Any) -> None:
 def reset_registry(**_: Any) -> None:
     """Forget the children of this worker's previous run in ``modelfleet status``."""
     registry.reset(get_settings(), current().hostname)
+
+
+#: Modules every child needs to serve a task, whatever the model: imported by the parent so the
+#: children share their pages instead of each importing a private copy.
+CHILD_IMPORTS = (
+    "numpy",
+    "threadpoolctl",  # runtime/child.py limits BLAS threads as it loads
+    "cffi.cparser",  # 0.4 s and its parser tables, imported by a child's first load otherwise
+    "billiard.pool",
+    "billiard.popen_fork",
+    "celery.app.trace",
+    "celery.concurrency.prefork",
+    "celery.worker.request",
+    "kombu.serialization",
+    "worker_config.runtime.inference",
+    "worker_config.runtime.microbatch",
+)
+
+
+def preload_modules(settings: Settings) -> list[str]:
+    """What the parent imports: :data:`CHILD_IMPORTS`, the ``PRELOAD`` of each model's and the
+    source's plug-in module (libraries it imports only as it loads), then
+    ``MODELFLEET_PRELOAD_MODULES``."""
+    names = list(CHILD_IMPORTS)
+    factories = [resolve_model(t) for t in served_models(settings).values()]
+    for factory in [*factories, resolve_source(settings.source)]:
+        module = sys.modules.get(getattr(factory, "__module__", ""))
+        names.extend(getattr(module, "PRELOAD", ()))
+    names.extend(n.strip() for n in settings.preload_modules.split(",") if n.strip())
+    return list(dict.fromkeys(names))
+
+
+def share_imports(**_: Any) -> None:
+    """Import what the children will, then ``gc.freeze()``: after the fork they share those
+    pages copy-on-write, and the collector never walks (so never writes to) the frozen objects.
+
+    Runs after :func:`limit_threads`: BLAS reads its thread count when numpy is imported. Only
+    modules: the model itself still loads in each child.
+    """
+    for name in preload_modules(get_settings()):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:  # a library the plug-in names but this machine lacks
+            logger.info("modelfleet: not preloading %s (%s)", name, exc)
+    gc.collect()
+    gc.freeze()
 
 
 # -- In each pool child --------------------------------------------------------------------------

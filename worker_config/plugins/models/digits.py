@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Libraries load() imports, imported by the worker parent before the fork (runtime/startup.py).
+PRELOAD = (
+    "joblib",
+    "sklearn.datasets",
+    "sklearn.linear_model",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+)
+
 #: Number of rows in scikit-learn's digits data set; IDs are 0..N_ROWS-1.
 N_ROWS = 1797
 #: Features per row: an 8x8 image with pixel values 0..16.

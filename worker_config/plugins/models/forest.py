@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 #: Trees in the forest.
 N_TREES = 200
 
+#: Libraries load() imports, imported by the worker parent before the fork (runtime/startup.py).
+PRELOAD = ("joblib", "sklearn.datasets", "sklearn.ensemble")
+
 
 def _train(out: Path) -> None:
     import joblib

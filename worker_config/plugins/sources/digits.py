@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 from worker_config.errors import InvalidInput, ItemError, UnknownInput
 from worker_config.plugins.models.digits import N_ROWS
 
+#: What the source imports as it starts, imported by the worker parent before the fork.
+PRELOAD = ("sklearn.datasets",)
+
 if TYPE_CHECKING:
     from worker_config.contract import InputId
     from worker_config.settings import Settings

@@ -1,0 +1,1 @@
+"""Modules only the worker parent's preload step imports (tests/test_preload.py)."""

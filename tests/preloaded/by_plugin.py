@@ -1,0 +1,1 @@
+"""Named by ``tests.preload_plugins.PRELOAD``: imported by the worker parent, never by a child."""

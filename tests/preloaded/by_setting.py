@@ -1,0 +1,1 @@
+"""Named by ``MODELFLEET_PRELOAD_MODULES`` in tests/test_preload.py."""
