@@ -62,13 +62,14 @@ typecheck: install-dev
 
 # A worker and Flower against $CELERY_BROKER_URL (default: Redis on 127.0.0.1:6379) until Ctrl+C,
 # which stops both.
-up: install-dev
+up: install
 	@trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/celery -A tasks worker --loglevel=INFO & worker=$$!; \
-	$(BIN)/celery -A tasks flower --address=127.0.0.1 --port=5555
+	$(BIN)/modelfleet flower --address=127.0.0.1 --port=5555
 
-flower: install-dev
-	$(BIN)/celery -A tasks flower --address=127.0.0.1 --port=5555
+# Flower is a core dependency: no dev or text extra (no torch) needed.
+flower: install
+	$(BIN)/modelfleet flower --address=127.0.0.1 --port=5555
 
 # Refresh docs/flower-*.png: the browser test logs into a real Flower and copies its screenshots.
 screenshot: install-dev

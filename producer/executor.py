@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import redis
+from kombu.exceptions import OperationalError
 
 from producer import wire
 from producer.batching import plan_batches
 from producer.connection import check_reachable, client_app, redact
 from producer.cost_model import fit
+from producer.futures import FuturePoller
 from producer.jobs import Job, ProgressCallback, record_job
 from producer.served import warn_if_unserved
 from producer.sink_jobs import SinkProgress, SinkResult
@@ -23,10 +26,11 @@ from worker_config.contract import (
     PREDICT_BATCH,
     InputId,
     ResultItem,
+    error_item,
     validate_id,
     validate_ids,
 )
-from worker_config.errors import BrokerUnreachable
+from worker_config.errors import BrokerUnreachable, InvalidId
 from worker_config.records import costs
 from worker_config.routing import default_model, model_queue
 from worker_config.settings import Settings, get_settings
@@ -39,10 +43,23 @@ SEND_CHUNK = 1000
 SEND_RETRY_SECONDS, SEND_RETRY_INTERVAL = 30.0, 0.5
 
 
-class FleetExecutor:
+def predict(input_id: object) -> ResultItem:
+    """Stands for the fleet's model in ``ex.map(predict, ids)`` and ``ex.submit(predict, id)``.
+
+    Code written for ``ProcessPoolExecutor.map(predict, ids)`` then reads the same; the workers
+    run the model they serve, so calling this function itself is a mistake.
+    """
+    raise TypeError("producer.predict only names the fleet's model in FleetExecutor.map/submit")
+
+
+class FleetExecutor(Executor):
     """Map input IDs over the fleet; results come back in input order, one item per ID.
 
-    Reads ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND`` and ``MODELFLEET_*`` like the workers.
+    A ``concurrent.futures.Executor``: ``map(ids)`` or ``map(fn, ids)``, ``submit(id)`` or
+    ``submit(fn, id)``, where ``fn`` is :func:`predict` or a model name (the workers run the
+    model, not a function of yours). An invalid ID gets an ``InvalidId`` error item in its place,
+    as on the wire. Reads ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND`` and ``MODELFLEET_*``
+    like the workers.
     """
 
     def __init__(
@@ -59,6 +76,8 @@ class FleetExecutor:
         warn_if_unserved(self.settings, model)  # now, not after a timeout
         self.app = client_app(self.settings)
         self._checked = False
+        self._futures = FuturePoller(self._revoke)
+        self._shut = False
 
     def submit_batches(self, ids: Iterable[object], batch_size: int | None = None) -> Job:
         """Validate the IDs and send them as ``modelfleet.predict_batch`` tasks."""
@@ -151,20 +170,43 @@ class FleetExecutor:
                 logger.warning("sending to the broker failed (%s); sending again", exc)
                 time.sleep(SEND_RETRY_INTERVAL)
 
-    def map(
+    def map(  # type: ignore[override]  # ids first, or (fn, ids): see the class docstring
         self,
-        ids: Iterable[object],
-        *,
+        fn_or_ids: Any,
+        *iterables: Iterable[object],
         timeout: float | None = None,
+        chunksize: int = 1,
         batch_size: int | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> Iterator[ResultItem]:
         """Like ``Executor.map``: everything is sent now, results are yielded in input order.
 
-        Raises :class:`JobTimeout` (a ``TimeoutError``) if ``timeout`` seconds pass first.
+        ``chunksize`` is accepted for ``ProcessPoolExecutor`` code and ignored: batches are sized
+        from the fleet's measured cost (``batch_size=`` to fix it). Raises :class:`JobTimeout`
+        (a ``TimeoutError``) if ``timeout`` seconds pass first.
         """
-        job = self.submit_batches(ids, batch_size)
-        return job.results(timeout=timeout, on_progress=on_progress)
+        ids = self._ids_of(fn_or_ids, iterables)
+        raw = list(ids)
+        placed: dict[int, ResultItem] = {}
+        try:
+            valid = validate_ids(raw)  # all valid: one pass, in C for plain ints
+        except InvalidId:  # some are not: each of those gets its error item in place
+            valid = []
+            for i, value in enumerate(raw):
+                try:
+                    valid.append(validate_id(value))
+                except InvalidId as exc:
+                    placed[i] = error_item(value, exc)
+        if not placed:
+            return self.submit_batches(valid, batch_size).results(
+                timeout=timeout, on_progress=on_progress
+            )
+        sent = (
+            self.submit_batches(valid, batch_size).results(timeout=timeout, on_progress=on_progress)
+            if valid
+            else None
+        )
+        return (placed[i] if i in placed else next(sent) for i in range(len(raw)))  # type: ignore[arg-type]
 
     def map_to_sink(
         self,
@@ -201,7 +243,54 @@ class FleetExecutor:
         )
         return SinkResult(job.id, sink, counts.rows, counts.errors, counts.parts, counts.failed)
 
-    def shutdown(self, wait: bool = True) -> None:
+    def submit(  # type: ignore[override]  # a future of one item, not of fn's result
+        self, fn_or_id: Any, /, *args: Any, **kwargs: Any
+    ) -> Future[ResultItem]:
+        """A future of one ID's item: ``submit(id)`` or ``submit(fn, id)``.
+
+        Sends one ``modelfleet.predict`` task. An invalid ID gives a future already done with its
+        ``InvalidId`` error item. ``future.cancel()`` revokes the task if it has no result yet.
+        """
+        if self._shut:
+            raise RuntimeError("cannot submit after shutdown")
+        if kwargs or len(args) > 1:
+            raise TypeError("FleetExecutor.submit takes one ID: submit(id) or submit(fn, id)")
+        (value,) = self._ids_of(fn_or_id, (args,)) if args else [fn_or_id]
+        try:
+            input_id = validate_id(value)
+        except InvalidId as exc:
+            done: Future[ResultItem] = Future()
+            done.set_result(error_item(value, exc))
+            return done
+        return self._futures.track(self.submit_each([input_id]))
+
+    def _ids_of(self, fn_or_ids: Any, iterables: tuple[Iterable[object], ...]) -> Iterable[object]:
+        if not iterables:
+            return cast(Iterable[object], fn_or_ids)
+        if len(iterables) > 1:
+            raise TypeError("the fleet's model takes one ID per call: map(fn, ids), not more")
+        if fn_or_ids is predict or fn_or_ids is None:
+            return iterables[0]
+        if isinstance(fn_or_ids, str) and fn_or_ids == (self.model or default_model(self.settings)):
+            return iterables[0]
+        raise TypeError(
+            f"FleetExecutor runs the model its workers serve, not {fn_or_ids!r}: call map(ids), "
+            "map(producer.predict, ids), or map(<model name>, ids) with the executor's model; "
+            "FleetExecutor(model=NAME) for another model"
+        )
+
+    def _revoke(self, task_id: str) -> None:
+        try:
+            self.app.control.revoke(task_id)
+        except (OperationalError, redis.RedisError, OSError) as exc:
+            logger.warning("could not revoke task %s: %s", task_id, exc)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop taking work; ``cancel_futures`` revokes every submitted task without a result."""
+        self._shut = True
+        if cancel_futures:
+            self._futures.cancel_all()
+        self._futures.stop(wait)
         self.app.close()
 
     def __enter__(self) -> FleetExecutor:

@@ -187,8 +187,43 @@ def record_job(settings: Settings, job: Job, model: str | None = None) -> Job:
             pipe.rpush(batches, *(orjson.dumps(b) for b in job.batches))  # JSON, 8x faster
         for key in (meta, tasks, batches):
             pipe.expire(key, settings.result_expires)
+        _index(pipe, settings, job.id)
         pipe.execute()
     return job
+
+
+#: Jobs ``modelfleet jobs`` keeps in its index; older ones are trimmed as new ones arrive.
+INDEX_LIMIT = 10_000
+
+
+def _index(pipe: Any, settings: Settings, job_id: str) -> None:
+    """Add the job to the index of recent jobs; drop what expired or is beyond the limit."""
+    index, now = keys.jobs_index(settings), time.time()
+    pipe.zadd(index, {job_id: now})
+    pipe.zremrangebyscore(index, "-inf", now - settings.result_expires)
+    pipe.zremrangebyrank(index, 0, -INDEX_LIMIT - 1)
+    pipe.expire(index, settings.result_expires)
+
+
+def recent_jobs(settings: Settings, app: Celery, limit: int) -> list[str]:
+    """IDs of the most recent jobs, newest first."""
+    raw = _client(app).zrevrange(keys.jobs_index(settings), 0, limit - 1)
+    return [x.decode() if isinstance(x, bytes) else str(x) for x in raw]
+
+
+def forget_job(settings: Settings, app: Celery, job_id: str) -> None:
+    """Drop an expired job from the index."""
+    _client(app).zrem(keys.jobs_index(settings), job_id)
+
+
+def job_meta(settings: Settings, app: Celery, job_id: str) -> dict[str, str]:
+    """The job's metadata hash (size, tasks, created, and cancelled / retried_as / retry_of)."""
+    raw = _client(app).hgetall(job_keys(settings, job_id)[0])
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def set_job_meta(settings: Settings, app: Celery, job_id: str, **values: str | float) -> None:
+    _client(app).hset(job_keys(settings, job_id)[0], mapping=values)
 
 
 def load_job(settings: Settings, app: Celery, job_id: str) -> tuple[Job, float]:

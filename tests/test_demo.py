@@ -39,3 +39,7 @@ def test_demo_predicts_every_digit_and_stops_everything_it_started(tmp_path: Pat
     assert "errors:    0" in done.stdout
     assert "model loads per child" in done.stdout and ": 2" not in done.stdout
     assert _descendants_alive(str(tmp_path)) == []
+    # Nothing left in $TMPDIR (Redis data, worker log, probe and metrics files) but the cache.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+    # Not a terminal: progress comes as plain lines, the last one complete.
+    assert "predicting: 1797/1797 (100%)" in done.stderr.splitlines()

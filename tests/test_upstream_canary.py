@@ -238,3 +238,15 @@ def test_prometheus_client_values_can_be_switched_to_multiprocess() -> None:
         "prometheus_client.values.ValueClass and MultiProcessValue()",
         "worker_config/observe/metrics.py (file-backed values across prefork children)",
     )
+
+
+def test_kombu_resolves_redis_urls_through_its_alias_table() -> None:
+    from kombu import transport as kombu_transport
+
+    check(
+        isinstance(getattr(kombu_transport, "TRANSPORT_ALIASES", None), dict)
+        and isinstance(getattr(kombu_transport, "_transport_cache", None), dict),
+        "kombu",
+        "kombu.transport.TRANSPORT_ALIASES and _transport_cache",
+        "worker_config/celery_ext/transport.py register() (redis:// URLs use our Transport)",
+    )

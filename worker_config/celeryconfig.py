@@ -14,9 +14,6 @@ from worker_config.errors import ConfigError
 from worker_config.routing import worker_queues
 from worker_config.settings import Settings, get_settings
 
-#: Where our hardened kombu transports live (celery_ext/transport.py).
-_TRANSPORT = "worker_config.celery_ext.transport:"
-
 #: Exit status of a program started with invalid settings (sysexits' EX_CONFIG): systemd's
 #: ``RestartPreventExitStatus=78`` then stops restarting it.
 EX_CONFIG = os.EX_CONFIG
@@ -41,7 +38,6 @@ def app_config() -> dict[str, Any]:
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery settings modelfleet's app runs with."""
-    transport = "SentinelTransport" if sentinel.is_sentinel(settings.broker_url) else "Transport"
     return {
         # sentinel+ssl:// becomes sentinel:// with TLS options, which kombu understands.
         "broker_url": sentinel.celery_url(settings.broker_url),
@@ -50,8 +46,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # rediss:// URLs: TLS with certificate checks on (tls.py explains why this is needed).
         "broker_use_ssl": sentinel.ssl_for_celery(settings.broker_url) or False,
         "redis_backend_use_ssl": sentinel.ssl_for_celery(settings.result_backend),
-        # kombu's Redis transport, made to drop malformed queue entries instead of dying.
-        "broker_transport": _TRANSPORT + transport,
         "broker_transport_options": {
             # master_name and sentinel_kwargs, for sentinel:// URLs (sentinel.py).
             **sentinel.transport_options(settings, settings.broker_url),

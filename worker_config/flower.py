@@ -1,17 +1,20 @@
 """Flower's options from modelfleet's settings: basic auth from the environment, safe binding.
 
-``celery -A tasks flower`` started in the repo root reads ``flowerconfig.py`` there (Flower's
-default ``--conf``), which applies :func:`flower_options`.
+``celery -A tasks flower`` (and ``modelfleet flower``) loads our app, whose ``lifecycle.connect``
+calls :func:`watch_options`: whatever directory Flower starts in, and whatever ``--conf`` file
+it reads, :func:`flower_options` is applied once Flower has parsed its options, before it listens.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import sys
 from typing import Any
 
-from worker_config.errors import ConfigError
-from worker_config.settings import Settings
+from worker_config.errors import ConfigError, ModelfleetError
+from worker_config.settings import Settings, load_settings
 
 #: Columns of Flower's task list: the arguments are IDs, so they are small enough to show.
 TASK_COLUMNS = "name,uuid,state,args,result,received,runtime,worker"
@@ -84,3 +87,41 @@ def guard_metrics(*, open_metrics: bool) -> None:
     original = getattr(handler, "_modelfleet_open_get", handler.get)
     handler._modelfleet_open_get = original
     handler.get = original if open_metrics else authenticated(original)
+
+
+#: How many times Flower parsed its options in this process (see :func:`_apply`).
+_parses = 0
+_watching = False
+
+
+def watch_options() -> None:
+    """Apply :func:`flower_options` each time Flower parses its options; idempotent.
+
+    A no-op outside Flower: the callback is tornado's, and only Flower parses tornado options
+    (``celery`` imports Flower's command, and so its options, as a plug-in of every command).
+    """
+    global _watching
+    if _watching or "flower.options" not in sys.modules:
+        return
+    from tornado.options import options
+
+    options.add_parse_callback(_apply)
+    _watching = True
+
+
+def _apply() -> None:
+    """Flower parses the command line, then (if it exists) its ``--conf`` file and the command
+    line again: the rules are checked on the last parse, and exit 78 when they are broken."""
+    global _parses
+    from tornado.options import options
+
+    _parses += 1
+    if _parses == 1 and os.path.exists(os.path.abspath(options.conf)):
+        return  # Flower reads its config file next, then parses once more
+    try:
+        values = flower_options(load_settings(), options)
+    except ModelfleetError as exc:
+        print(f"modelfleet: {exc}", file=sys.stderr)
+        sys.exit(os.EX_CONFIG)  # as the worker: a configuration error (sysexits.h), no restart
+    for name, value in values.items():
+        setattr(options, name, value)

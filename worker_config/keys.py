@@ -65,6 +65,11 @@ def job(settings: Settings, job_id: str) -> tuple[str, str, str]:
     return base, f"{base}:tasks", f"{base}:batches"
 
 
+def jobs_index(settings: Settings) -> str:
+    """Sorted set of recent job IDs, scored by creation time (``modelfleet jobs``)."""
+    return f"{_own(settings)}jobs"
+
+
 def queue_owners(settings: Settings) -> str:
     """Hash of each queue's model, claimed by the pools consuming it (records/queue_owners.py)."""
     return f"{_own(settings)}queue-owners"

@@ -7,7 +7,7 @@ import redis
 
 from producer.cli.exits import EPILOG, ExitCode
 from producer.cli.results import print_results
-from producer.connection import redact
+from producer.connection import check_reachable, redact
 from producer.executor import FleetExecutor
 from worker_config import clients
 from worker_config.errors import BrokerUnreachable
@@ -28,6 +28,7 @@ def dead_letters(replay: bool, wait: bool, timeout: float | None) -> ExitCode:
     and remove them from the list; prints the new task IDs, or with --wait the results.
     """
     settings = load_settings()
+    check_reachable(settings)  # both: a wrong broker password is reported before --replay
     client = clients.backend(settings, clients.Purpose.SHORT)
     try:
         entries = letters.read(client, settings)

@@ -42,6 +42,8 @@ class ExitCode(IntEnum):
     UNKNOWN_JOB = 7
     #: The job is still running.
     RUNNING = 8
+    #: Whoever read the output closed the pipe (``| head``): quiet, as Unix tools (128 + SIGPIPE).
+    BROKEN_PIPE = 141
 
 
 MEANINGS = {
@@ -52,8 +54,9 @@ MEANINGS = {
     ExitCode.TIMEOUT: "timed out waiting for results (the work goes on)",
     ExitCode.CONFIG: "invalid settings",
     ExitCode.DEMO_FAILED: "the demo failed",
-    ExitCode.UNKNOWN_JOB: "no such job (or it expired with its results)",
-    ExitCode.RUNNING: "the job is still running",
+    ExitCode.UNKNOWN_JOB: "no such job or task (or it expired with its results)",
+    ExitCode.RUNNING: "the job (or task) is still running",
+    ExitCode.BROKEN_PIPE: "the reader closed the output pipe (no message, as Unix tools)",
 }
 
 #: The table every command's --help ends with (``\b`` keeps click from rewrapping it).

@@ -8,10 +8,10 @@ import time
 import click
 from celery import Celery
 
-from producer import sink_jobs
+from producer import job_actions, sink_jobs
 from producer.cli import sink as sink_cli
 from producer.cli.exits import EPILOG, ExitCode
-from producer.connection import client_app, redact
+from producer.connection import check_reachable, client_app, redact
 from producer.job_progress import JobProgress, finished_batches, items_in_order, progress
 from producer.jobs import Job, keep_alive, load_job
 from producer.resume import resume as resume_job
@@ -57,6 +57,10 @@ def _exit_code(p: JobProgress) -> ExitCode:
     help="Send what a killed producer did not send (same task IDs; sink jobs: chunks with no part)",
 )
 @click.option("--collect", metavar="FILE", help="Sink jobs: write all parts into one Parquet file.")
+@click.option("--cancel", is_flag=True, help="Revoke the tasks without a result; mark cancelled.")
+@click.option(
+    "--retry-failed", is_flag=True, help="Send the failed (and lost) IDs again as a new job."
+)
 def job(
     job_id: str,
     *,
@@ -65,6 +69,8 @@ def job(
     timeout: float | None,
     resume: bool = False,
     collect: str | None = None,
+    cancel: bool = False,
+    retry_failed: bool = False,
 ) -> ExitCode:
     """Show a job's progress: done, failed and pending items, and a progress bar.
 
@@ -73,10 +79,13 @@ def job(
     failed items. Exits 0 complete, 1 complete with failed items, 8 still running.
     """
     settings = load_settings()
+    check_reachable(settings)  # a wrong broker password is reported, not "no such job"
     app = client_app(settings)
     try:
         if sink_job := sink_jobs.load(settings, app, job_id):  # a Parquet job (--sink)
             return sink_cli.resume_or_show(settings, app, sink_job, resume, collect)
+        if cancel or retry_failed:
+            return _act(settings, app, job_id, cancel=cancel, retry=retry_failed)
         if resume:
             sent, total = resume_job(settings, app, job_id)
             click.echo(f"modelfleet: job {job_id}: sent {sent} of its {total} tasks", err=True)
@@ -115,13 +124,46 @@ def _show(
         return ExitCode.TIMEOUT
     finished = finished_batches(stored)
     p = progress(stored, created, finished)
+    lost: list[int] = []
     if not p.complete:
         keep_alive(settings, app, job_id)
+        lost = job_actions.lost_tasks(
+            settings, stored, job_actions.unfinished_tasks(stored, finished)
+        )
     if show and not wait:
         for item in items_in_order(stored, finished, errors_only=show == "errors"):
             click.echo(json.dumps(item))
-    click.echo(f"job {job_id}: {progress_bar(p)}", err=bool(show))
+    notes = job_actions.describe_meta(settings, app, job_id)
+    click.echo(f"job {job_id}: {progress_bar(p)}{notes}", err=bool(show))
+    if lost:
+        ids = sum(len(stored.batches[i]) for i in lost)
+        click.echo(
+            f"modelfleet: {len(lost)} tasks ({ids} IDs) of job {job_id} are lost: in no queue, "
+            "held by no worker, without a result (purged?); they will never finish. "
+            f"`modelfleet job {job_id} --retry-failed` sends them again",
+            err=True,
+        )
+        return ExitCode.FAILED
     return _exit_code(p)
+
+
+def _act(settings: Settings, app: Celery, job_id: str, *, cancel: bool, retry: bool) -> ExitCode:
+    """--cancel and --retry-failed."""
+    stored, _ = load_job(settings, app, job_id)
+    finished = finished_batches(stored)
+    unfinished = job_actions.unfinished_tasks(stored, finished)
+    if cancel:
+        revoked = job_actions.cancel(settings, app, stored, unfinished)
+        click.echo(f"job {job_id}: cancelled; revoked {revoked} tasks without a result", err=True)
+        return ExitCode.OK
+    lost = job_actions.lost_tasks(settings, stored, unfinished)
+    new_id, count = job_actions.retry_failed(settings, stored, finished, lost)
+    if not new_id:
+        click.echo(f"job {job_id}: nothing failed, nothing to retry", err=True)
+        return ExitCode.OK
+    click.echo(new_id)
+    click.echo(f"job {new_id}: {count} IDs sent again, retry of {job_id}", err=True)
+    return ExitCode.OK
 
 
 def _wait_with_bar(stored: Job, created: float, timeout: float | None) -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from dataclasses import asdict
+
 import click
 
 from producer.cli.exits import EPILOG
-from producer.connection import redact
+from producer.connection import check_reachable, redact
 from worker_config.errors import BrokerUnreachable
 from worker_config.settings import Settings, load_settings
 
@@ -14,18 +19,39 @@ from worker_config.settings import Settings, load_settings
 @click.option(
     "--timeout", type=click.FloatRange(0.1), default=1.0, help="Seconds to wait for workers."
 )
-def status(timeout: float) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout, for scripts.")
+@click.option(
+    "--watch", type=click.FloatRange(0.1), default=None, help="Show again every N seconds."
+)
+def status(timeout: float, as_json: bool = False, watch: float | None = None) -> None:
     """Show workers, their concurrency, the model each child serves, and the queue depth."""
+    while True:
+        if watch and not as_json and sys.stdout.isatty():
+            click.clear()
+        _status_once(timeout, as_json)
+        if not watch:
+            return
+        sys.stdout.flush()
+        time.sleep(watch)
+
+
+def _status_once(timeout: float, as_json: bool) -> None:
     from producer.durability import broker_warnings
     from producer.status import fleet_status, queue_lines, stranded_warnings, unserved_warnings
 
     settings = load_settings()
+    check_reachable(settings)  # the result backend too: producers need both
     try:
         fleet = fleet_status(settings, timeout=timeout)
     except Exception as exc:  # redis-py, kombu and OSError all mean the same to the user here
         raise BrokerUnreachable(
             f"cannot read the fleet's status from {redact(settings.broker_url)}: {exc}"
         ) from exc
+    if as_json:
+        warnings = [*unserved_warnings(fleet), *broker_warnings(settings.broker_url)]
+        body = {"broker": redact(settings.broker_url), **asdict(fleet), "warnings": warnings}
+        click.echo(json.dumps(body))
+        return
     click.echo(f"broker:  {redact(settings.broker_url)}")
     click.echo("queues:")
     for line in queue_lines(fleet):

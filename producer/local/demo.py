@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -14,15 +14,36 @@ import click
 from producer.executor import FleetExecutor
 from producer.local.embedded_redis import RedisServer, owns_broker, start_redis
 from producer.local.worker import start_worker
+from producer.progress import progress
 from producer.status import child_loads
 from worker_config.plugins.models.digits import N_ROWS, split_ids
 from worker_config.settings import load_settings
 
 
 def run_demo(timeout: float = 300.0, echo: Callable[[str], None] = click.echo) -> int:
-    """Run the demo end to end; stop everything it started; return 0 if all went well."""
+    """Run the demo end to end; stop everything it started; return 0 if all went well.
+
+    Everything it writes (Redis data, worker log, probe files, metrics files) goes under one
+    directory, removed at the end; kept, and named, only when the demo failed.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="modelfleet-demo-"))
+    try:
+        code = _run(workdir, timeout, echo)
+    except BaseException:
+        echo(f"the demo failed; its Redis data and worker log are in {workdir}")
+        raise
+    if code == 0:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        echo(f"the demo's Redis data and worker log are in {workdir}")
+    return code
+
+
+def _run(workdir: Path, timeout: float, echo: Callable[[str], None]) -> int:
     env = dict(os.environ)
+    # The worker's probe files and its own temporary files (metrics) go under workdir too.
+    env.setdefault("MODELFLEET_STATE_DIR", str(workdir / "state"))
+    env["TMPDIR"] = str(workdir)
     server: RedisServer | None = None
     if owns_broker():
         server = start_redis(workdir / "redis")
@@ -44,11 +65,8 @@ def run_demo(timeout: float = 300.0, echo: Callable[[str], None] = click.echo) -
         echo(f"worker ready in {time.perf_counter() - started:.1f}s; sending {N_ROWS} IDs")
         ids = list(range(N_ROWS))
         started = time.perf_counter()
-        with (
-            FleetExecutor(settings) as executor,
-            click.progressbar(length=len(ids), label="predicting", file=sys.stderr) as bar,
-        ):
-            items = list(executor.map(ids, timeout=timeout, on_progress=bar.update))
+        with FleetExecutor(settings) as executor, progress(len(ids), "predicting") as update:
+            items = list(executor.map(ids, timeout=timeout, on_progress=update))
         elapsed = time.perf_counter() - started
         summary, errors = _summary(items, elapsed)
         loads = child_loads(settings, worker.hostname)

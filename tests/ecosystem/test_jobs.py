@@ -61,8 +61,11 @@ def test_job_results_while_running_are_the_finished_items_in_input_order(
     settings = settings_for(fleet_env)
     backend = redis.Redis.from_url(settings.result_backend)
     tasks = [t.decode() for t in backend.lrange(job_keys(settings, job_id)[1], 0, -1)]
-    # As if the second task were still running: its result is not there yet.
+    # As if the second task were still running: its result is not there yet, and a worker
+    # holds its message in kombu's unacked hash (without it, the task would be lost).
     backend.delete(f"celery-task-meta-{tasks[1]}")
+    broker = redis.Redis.from_url(settings.broker_url)
+    broker.hset("unacked", "held-tag", json.dumps({"headers": {"id": tasks[1]}}))
 
     partial = modelfleet(fleet_env, "job", job_id, "--results")
     ids = [json.loads(line)["id"] for line in partial.stdout.splitlines()]

@@ -302,3 +302,23 @@ class SentinelTransport(kombu_redis.SentinelTransport):
     def __init__(self, client: Any, **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
         client.cycle = None  # kombu.Connection.maybe_switch_next: no switch without a cycle
+
+
+#: URL schemes served by our transports once :func:`register` ran.
+SCHEMES = {"redis": "Transport", "rediss": "Transport", "sentinel": "SentinelTransport"}
+
+
+def register() -> None:
+    """Make ``redis://``, ``rediss://`` and ``sentinel://`` URLs use our transports here.
+
+    Naming the class in ``broker_transport`` instead puts its import path where the URL scheme
+    goes (``worker_config.celery_ext.transport:Transport://host``), and Flower, which picks its
+    broker client by that scheme, then answers 404 on its Broker page and ``/api/queues/length``.
+    Replacing kombu's aliases keeps the broker URL's scheme; idempotent.
+    """
+    from kombu import transport as kombu_transport
+
+    for scheme, cls in SCHEMES.items():
+        kombu_transport.TRANSPORT_ALIASES[scheme] = f"{__name__}:{cls}"
+        cache: dict[str | None, Any] = getattr(kombu_transport, "_transport_cache", {})
+        cache.pop(scheme, None)  # resolved before we ran
