@@ -9,29 +9,10 @@ and the auth rules of worker_config/flower.py apply (exit 78).
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import click
 
 from producer.cli.exits import EPILOG
-
-#: The directory holding the ``producer`` package, and so our ``tasks`` package.
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
-
-def import_our_app() -> None:
-    """Import ``tasks`` from our installation, so Celery's ``-A tasks`` finds it already loaded.
-
-    Imported by name, not with an import statement: a producer never depends on the worker's
-    modules (import-linter), but this command turns the process into Flower, which needs them.
-    """
-    sys.path.insert(0, str(PACKAGE_ROOT))
-    try:
-        importlib.import_module("tasks")
-    finally:
-        sys.path.remove(str(PACKAGE_ROOT))
+from producer.installed_app import import_tasks
 
 
 @click.command(
@@ -51,7 +32,7 @@ def flower(flower_args: tuple[str, ...]) -> None:
     # whose lifecycle.connect() then finds them to watch (worker_config/flower.py).
     from celery.bin.celery import celery
 
-    import_our_app()
+    import_tasks()
 
     # Celery's command line, as `celery` runs it; it exits the process (SystemExit) itself.
     celery.main(
