@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis
 from kombu.exceptions import OperationalError
@@ -36,6 +36,8 @@ from worker_config.routing import default_model, model_queue
 from worker_config.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Task messages sent per Redis round trip.
 SEND_CHUNK = 1000
@@ -89,7 +91,10 @@ class FleetExecutor(Executor):
         # Recorded before the first send, with its task IDs: a producer killed mid-send leaves
         # a job that `modelfleet job ID --resume` completes under the same IDs (resume.py).
         task_ids = wire.new_task_ids(len(batches))
-        job = record_job(self.settings, Job(self.app, batches, task_ids), model=self.model)
+        job = self._while_redis_is_away(
+            lambda: record_job(self.settings, Job(self.app, batches, task_ids), model=self.model),
+            "the job was not recorded and nothing was sent",
+        )
         self.send_planned(batches, task_ids)
         return job
 
@@ -154,18 +159,25 @@ class FleetExecutor(Executor):
         same task IDs: a message that did arrive twice runs twice and stores the same result,
         and the producer reads each task ID once.
         """
+
+        def push() -> None:
+            wire.push(clients.broker(self.settings), env, task_ids, args)
+            # MODELFLEET_REPLICA_ACKS: sent only once replicas have it (replication.py).
+            replication.confirm(clients.broker(self.settings), self.settings)
+
+        self._while_redis_is_away(push, "the IDs of this job were not all sent")
+
+    def _while_redis_is_away(self, action: Callable[[], T], unfinished: str) -> T:
+        """``action()``, tried again for :data:`SEND_RETRY_SECONDS` while Redis restarts."""
         deadline = time.monotonic() + SEND_RETRY_SECONDS
         while True:
             try:
-                wire.push(clients.broker(self.settings), env, task_ids, args)
-                # MODELFLEET_REPLICA_ACKS: sent only once replicas have it (replication.py).
-                replication.confirm(clients.broker(self.settings), self.settings)
-                return
+                return action()
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 if time.monotonic() >= deadline:
                     raise BrokerUnreachable(
                         f"could not send to {redact(self.settings.broker_url)} for "
-                        f"{SEND_RETRY_SECONDS:g}s ({exc}); the IDs of this job were not all sent"
+                        f"{SEND_RETRY_SECONDS:g}s ({exc}); {unfinished}"
                     ) from exc
                 logger.warning("sending to the broker failed (%s); sending again", exc)
                 time.sleep(SEND_RETRY_INTERVAL)
