@@ -17,7 +17,7 @@ from producer.batching import plan_batches
 from producer.connection import check_reachable, client_app, redact
 from producer.cost_model import fit
 from producer.futures import FuturePoller
-from producer.jobs import Job, ProgressCallback, record_job
+from producer.jobs import Job, ProgressCallback, mark_sent, record_job
 from producer.served import warn_if_unserved
 from producer.sink_jobs import SinkProgress, SinkResult
 from worker_config import clients, replication
@@ -96,6 +96,9 @@ class FleetExecutor(Executor):
             "the job was not recorded and nothing was sent",
         )
         self.send_planned(batches, task_ids)
+        self._while_redis_is_away(
+            lambda: mark_sent(self.settings, self.app, job.id), "the job is not marked sent"
+        )
         return job
 
     def send_planned(self, batches: list[list[InputId]], task_ids: list[str]) -> None:

@@ -192,6 +192,17 @@ def record_job(settings: Settings, job: Job, model: str | None = None) -> Job:
     return job
 
 
+def mark_sent(settings: Settings, app: Celery, job_id: str) -> None:
+    """Note that every task of the job was sent: from then on a task found nowhere is lost,
+    not merely unsent by a producer that died (``modelfleet job ID --resume`` sends those)."""
+    _client(app).hset(job_keys(settings, job_id)[0], "sent", time.time())
+
+
+def fully_sent(settings: Settings, app: Celery, job_id: str) -> bool:
+    """Whether the job's producer (or a ``--resume``) finished sending its tasks."""
+    return bool(_client(app).hexists(job_keys(settings, job_id)[0], "sent"))
+
+
 #: Jobs ``modelfleet jobs`` keeps in its index; older ones are trimmed as new ones arrive.
 INDEX_LIMIT = 10_000
 

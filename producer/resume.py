@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery
 
 from producer.executor import FleetExecutor
-from producer.jobs import job_keys, load_job
+from producer.jobs import job_keys, load_job, mark_sent
 from worker_config import clients, keys
 from worker_config.routing import model_queue
 from worker_config.settings import Settings
@@ -74,4 +74,5 @@ def resume(settings: Settings, app: Celery, job_id: str) -> tuple[int, int]:
     if todo:
         executor = FleetExecutor(settings, model=model)
         executor.send_planned([job.batches[i] for i in todo], [job.task_ids[i] for i in todo])
+    mark_sent(settings, app, job_id)
     return len(todo), len(job.task_ids)

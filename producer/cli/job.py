@@ -13,7 +13,7 @@ from producer.cli import sink as sink_cli
 from producer.cli.exits import EPILOG, ExitCode
 from producer.connection import check_reachable, client_app, redact
 from producer.job_progress import JobProgress, finished_batches, items_in_order, progress
-from producer.jobs import Job, keep_alive, load_job
+from producer.jobs import Job, fully_sent, keep_alive, load_job
 from producer.resume import resume as resume_job
 from worker_config.errors import BrokerUnreachable, JobTimeout
 from worker_config.settings import Settings, load_settings
@@ -135,6 +135,14 @@ def _show(
             click.echo(json.dumps(item))
     notes = job_actions.describe_meta(settings, app, job_id)
     click.echo(f"job {job_id}: {progress_bar(p)}{notes}", err=bool(show))
+    if lost and not fully_sent(settings, app, job_id):
+        ids = sum(len(stored.batches[i]) for i in lost)
+        click.echo(
+            f"modelfleet: {len(lost)} tasks ({ids} IDs) of job {job_id} were never sent (its "
+            f"producer stopped first?): `modelfleet job {job_id} --resume` sends them",
+            err=True,
+        )
+        return ExitCode.RUNNING
     if lost:
         ids = sum(len(stored.batches[i]) for i in lost)
         click.echo(
