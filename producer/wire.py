@@ -23,7 +23,7 @@ import redis
 from celery.utils.nodenames import anon_nodename
 from celery.utils.saferepr import saferepr
 
-from worker_config import keys
+from worker_config import keys, wire_json
 from worker_config.settings import Settings
 
 #: What Celery puts in the third element of a protocol-2 body when a task has no workflow.
@@ -90,7 +90,8 @@ class Envelope:
             text = text.replace(json.dumps(slot)[1:-1], "\x00" + name + "\x00")
         pieces = text.split("\x00")
         self._parts, self._order = pieces[0::2], pieces[1::2]
-        self._body_tail = ", " + json.dumps(self.kwargs) + ", " + json.dumps(EMBED) + "]"
+        # The body as the registered ``json`` serializer writes it (orjson, compact: wire_json.py).
+        self._body_tail = "," + _text(self.kwargs) + "," + _text(EMBED) + "]"
 
     def render(self, task_id: str, tag: str, args: list[Any]) -> str:
         """One message: ``args`` for the task ``task_id``, as Celery would have written it."""
@@ -99,7 +100,7 @@ class Envelope:
             text = f"[{first}]"
             body, argsrepr = "[" + text + self._body_tail, text
         else:
-            body = "[" + json.dumps(args) + self._body_tail
+            body = "[" + _text(args) + self._body_tail
             short = len(args) == 1 and isinstance(first, str) and len(first) < REPR_MAX // 4
             argsrepr = json.dumps(repr(args) if short else saferepr(args, REPR_MAX))[1:-1]
         values = {
@@ -162,3 +163,9 @@ def new_task_ids(n: int) -> list[str]:
         f"{h[i + 20 : i + 32]}"
         for i in range(0, 32 * n, 32)
     ]
+
+
+def _text(value: Any) -> str:
+    """``value`` as kombu's registered ``json`` serializer writes it."""
+    data = wire_json.dumps(value)
+    return data.decode() if isinstance(data, bytes) else data

@@ -15,7 +15,8 @@ from producer.connection import PollingSentinelBackend, client_app
 from producer.local.embedded_redis import RedisServer, start_redis
 from tests.conftest import wait_until
 from worker_config import clients, replication
-from worker_config.celery_ext.transport import SentinelChannel, SentinelTransport
+from worker_config.celery_ext import transport
+from worker_config.celery_ext.transport import SentinelChannel, SentinelTransport, Transport
 from worker_config.celeryconfig import celery_config
 from worker_config.errors import ReplicationUnconfirmed
 from worker_config.settings import Settings
@@ -37,7 +38,8 @@ def test_sentinel_ssl_url_becomes_sentinel_url_with_checked_tls_for_celery() -> 
     config = celery_config(sentinel_settings(TLS_URL))
     assert config["broker_url"] == "sentinel://:pw@s1:26379/2;sentinel://s2:26380/2"
     assert config["result_backend"] == config["broker_url"]
-    assert config["broker_transport"].endswith(":SentinelTransport")
+    transport.register()  # what lifecycle.connect does in every worker and in Flower
+    assert isinstance(Connection(config["broker_url"]).transport, SentinelTransport)
     for options in (config["broker_transport_options"], config["result_backend_transport_options"]):
         assert options["master_name"] == "fleet"
         kwargs = options["sentinel_kwargs"]
@@ -49,17 +51,21 @@ def test_sentinel_ssl_url_becomes_sentinel_url_with_checked_tls_for_celery() -> 
 
 def test_plain_redis_url_keeps_the_plain_hardened_transport() -> None:
     config = celery_config(Settings(CELERY_BROKER_URL="redis://h:6379/0"))
-    assert config["broker_transport"].endswith(":Transport")
+    transport.register()
+    assert "broker_transport" not in config  # the URL keeps redis:// for Flower
+    connection = Connection(config["broker_url"])
+    assert type(connection.transport) is Transport and connection.transport.driver_type == "redis"
     assert "master_name" not in config["broker_transport_options"]
 
 
 def test_kombu_never_switches_away_from_our_sentinel_transport() -> None:
+    transport.register()
     app = Celery(set_as_current=False)
     app.conf.update(celery_config(sentinel_settings("sentinel://a:1/0;sentinel://b:2/0")))
     connection: Connection = app.connection_for_write()
     assert isinstance(connection.transport, SentinelTransport)
     connection.maybe_switch_next()  # what kombu does after a connection error
-    assert connection.transport_cls.endswith(":SentinelTransport")
+    assert isinstance(connection.transport, SentinelTransport)  # the "sentinel" alias is ours
     assert connection.transport.Channel is SentinelChannel
     assert connection.alt == ["sentinel://a:1/0", "sentinel://b:2/0"]  # all sentinels asked
 
