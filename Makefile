@@ -28,7 +28,7 @@ demo: install
 	$(BIN)/modelfleet demo
 
 test: install-dev lint typecheck
-	$(BIN)/python -m pytest --ignore=tests/faults --ignore=tests/slow
+	$(BIN)/python -m pytest -n 3 --dist loadfile --ignore=tests/faults --ignore=tests/slow
 
 # 1,000,000 IDs to Parquet with a SIGKILLed producer resumed (a few minutes on 2 cores);
 # MODELFLEET_SLOW_IDS scales it down on a slower machine.
@@ -37,7 +37,7 @@ test-slow: install-dev
 
 # Real SIGKILL/SIGTERM, Redis restarts, poison inputs, time limits (a few minutes on 2 cores).
 test-faults: install-dev
-	$(BIN)/python -m pytest tests/faults
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/faults
 
 # The fast tests in a second venv with every direct dependency at the lowest version
 # pyproject.toml admits (.ci/lowest.py writes the pins): a lower bound we claim is one we run.
