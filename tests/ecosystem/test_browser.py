@@ -6,6 +6,7 @@ import base64
 import os
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from producer import FleetExecutor
 from producer.local.worker import LocalWorker
+from tests.conftest import wait_until
 from tests.ecosystem.conftest import FlowerProcess
 from worker_config.settings import Settings
 
@@ -98,6 +100,10 @@ def test_operator_logs_into_flower_and_sees_the_worker_and_a_finished_task(
     fleet_settings: Settings,
     tmp_path: Path,
 ) -> None:
+    # Flower answers /healthcheck before it listens to events; a task received before then has
+    # no name in its list (the pipelined send publishes no task-sent event, as send_task by
+    # default). The worker's heartbeat events reaching Flower's API mean it listens now.
+    wait_until(lambda: worker.hostname in _flower_get(flower, "/api/workers"), 60, "events")
     with FleetExecutor(fleet_settings) as executor:
         job = executor.submit_batches([7, 8, 9, "oops"], batch_size=4)
         assert len(list(job.results(timeout=60))) == 4
@@ -128,3 +134,12 @@ def test_operator_logs_into_flower_and_sees_the_worker_and_a_finished_task(
     if target:  # `make screenshot` refreshes the picture in docs/
         shutil.copy(shot, Path(target) / "flower-tasks.png")
         shutil.copy(tmp_path / "flower-workers.png", Path(target) / "flower-workers.png")
+
+
+def _flower_get(flower: FlowerProcess, path: str) -> str:
+    request = urllib.request.Request(flower.url + path, headers=flower.auth_header)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
