@@ -45,8 +45,7 @@ test-faults: install-dev
 # the rest of the suite runs at the usual versions (CI's 30-minute budget).
 FAST := -m "not slow" tests/test_upstream_canary.py tests/test_contract.py tests/test_clients.py \
 	tests/test_lifecycle.py tests/test_batching.py tests/test_cost_model.py tests/test_wire_json.py \
-	tests/test_json_log.py tests/test_sentinel_config.py tests/test_worker_setup.py \
-	tests/test_worker_integration.py
+	tests/test_json_log.py tests/test_sentinel_config.py tests/test_worker_setup.py
 test-lowest: install-dev
 	rm -rf $(LOWEST)
 	$(PYTHON) -m venv $(LOWEST)
