@@ -93,8 +93,15 @@ def test_unmeasured_fleet_gets_a_size_good_for_forest_and_digits() -> None:
 
 @pytest.mark.slow
 def test_real_forest_timings_fit_to_a_batch_size_near_its_best_throughput() -> None:
-    """In-process timings of the real 200-tree forest feed the fit; the size it picks is within
-    15% of the forest's best measured throughput (a loaded machine adds noise)."""
+    """In-process timings of the real 200-tree forest feed the fit; the size it picks runs
+    within 15% of the best measured size's throughput.
+
+    The two sizes are timed in alternation and compared by the median of the paired ratios:
+    a test process sharing two cores with other tests sees its speed change from second to
+    second, and two timings taken apart (the best of the samples, then the chosen size later)
+    compared that change, not the sizes (CI once failed it at 0.70x).
+    """
+    import statistics
     import time
 
     from threadpoolctl import threadpool_limits
@@ -108,12 +115,12 @@ def test_real_forest_timings_fit_to_a_batch_size_near_its_best_throughput() -> N
         resolve_model("forest")(settings), resolve_source("digits")(settings), 100_000
     )
 
-    def timed(n: int) -> float:
+    def timed(n: int, repeats: int = 2) -> float:
         ids = [(i * 7) % 1797 for i in range(n)]
         best = math.inf
-        for _ in range(2):
+        for _ in range(repeats):
             start = time.perf_counter()
-            predictor.predict_batch(ids)
+            predictor._run(ids)  # not predict_batch: no cost samples sent anywhere
             best = min(best, time.perf_counter() - start)
         return best
 
@@ -124,6 +131,10 @@ def test_real_forest_timings_fit_to_a_batch_size_near_its_best_throughput() -> N
         assert cost is not None
         n = auto_batch_size(10**7, 100_000, children=1, cost=cost)
         assert 2000 <= n <= 100_000, (n, cost, samples)
-        rate_at_n = n / timed(n)
-        best = max(m / s for m, s in samples)
-        assert rate_at_n >= 0.85 * best, (n, rate_at_n, best)
+        best_size = max(samples, key=lambda s: s[0] / s[1])[0]
+        calls = max(1, round(n / best_size))  # the same work both ways, back to back
+        ratios = []
+        for _ in range(5):
+            rate_best = calls * best_size / sum(timed(best_size, 1) for _ in range(calls))
+            ratios.append(n / timed(n, 1) / rate_best)
+        assert statistics.median(ratios) >= 0.85, (n, best_size, ratios, samples)
