@@ -126,8 +126,14 @@ def targets(rows: list[Row], extras: dict[str, Any]) -> list[tuple[str, bool | N
                     f"{rb['mget_calls']} MGETs for {rb['tasks']} tasks"))  # fmt: skip
     for workload, extra in extras.items():
         if "cold_start_s" in extra:
-            gap = extra["cold_start_s"] - extra["model_load_s"]
-            figure = f"{extra['cold_start_s']:.2f} s = load {extra['model_load_s']:.2f} + {gap:.2f}"
+            # The parent imports the children's libraries before the fork: that is load time
+            # too, which the children's own figure no longer holds.
+            load = extra["model_load_s"] + extra.get("preload_s", 0.0)
+            gap = extra["cold_start_s"] - load
+            figure = (
+                f"{extra['cold_start_s']:.2f} s = load {extra['model_load_s']:.2f} + "
+                f"preloaded imports {extra.get('preload_s', 0.0):.2f} + {gap:.2f}"
+            )
             out.append((f"5. cold start <= model load + 1 s ({workload})", gap <= 1.0, figure))
     return out
 

@@ -116,6 +116,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(r.ok for r in rows) else 1
 
 
+def preload_seconds(settings: Settings) -> float:
+    """Seconds a fresh interpreter takes to import what a worker parent imports before it forks
+    (``startup.preload_modules``): part of a cold start that the children's load time no
+    longer includes, since the children inherit those modules instead of importing them."""
+    import subprocess
+    import sys
+
+    from worker_config.runtime.startup import preload_modules
+
+    names = preload_modules(settings)
+    code = (
+        "import importlib, time\nstart = time.perf_counter()\n"
+        f"for name in {names!r}:\n"
+        "    try:\n        importlib.import_module(name)\n    except ImportError:\n        pass\n"
+        "print(time.perf_counter() - start)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return round(float(out.stdout.strip().splitlines()[-1]), 3)
+
+
 def run_workload(  # noqa: PLR0915 (one straight script of configurations, easier to read whole)
     fleet: Fleet,
     w: Workload,
@@ -189,6 +209,7 @@ def run_workload(  # noqa: PLR0915 (one straight script of configurations, easie
         loads = child_loads(mf, worker.hostname)
         extra["cold_start_s"] = round(cold, 3)
         extra["model_load_s"] = round(max(c.load_seconds for c in loads.values()), 3)
+        extra["preload_s"] = preload_seconds(settings)
         extra["cold_ok"] = first[0]["output"] == reference[0]
         fleet_sides = Sides(lambda: procstat.descendants(worker.process.pid), redis_pid)
         map_rows(run, executor, bulk, best, fleet_sides, extra=extra)

@@ -81,3 +81,32 @@ def test_a_1000_item_result_is_encoded_and_decoded_in_under_half_of_kombus_time(
 
     assert best(lambda: wire_json.dumps(meta)) < 0.5 * best(lambda: kombu_json.dumps(meta))
     assert best(lambda: wire_json.loads(payload)) < 0.5 * best(lambda: kombu_json.loads(payload))
+
+
+def test_a_large_result_is_decoded_without_garbage_collections_and_the_collector_stays_on() -> None:
+    import gc
+
+    items = [{"id": i, "output": {"label": i % 10}, "model": {"name": "d"}} for i in range(5000)]
+    large = wire_json.dumps({"result": items})
+    assert len(large) >= wire_json.LARGE_PAYLOAD
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(count)
+    gc.set_threshold(50)
+    try:
+        json.loads(large)
+        unpaused = len(collections)
+        collections.clear()
+        assert wire_json.loads(large)["result"] == items
+        paused = len(collections)
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(count)
+    assert unpaused > 50  # the same payload decoded with the collector on: ~1 per 50 dicts
+    assert paused <= 1  # the one the new containers trigger once the collector is back on
+    assert gc.isenabled()

