@@ -69,7 +69,9 @@ def test_probe_ready_fails_while_the_worker_does_not_consume_its_queue(
 ) -> None:
     env = {**fleet_env, "MODELFLEET_STATE_DIR": str(tmp_path / "state")}
     worker = worker_factory(concurrency=1, env=env)
-    assert run_cli(env, "probe", "ready").returncode == 0
+    # The probe reads the parent's heartbeat file, written every few seconds: it may lag the
+    # registry the factory waited on.
+    wait_until(lambda: run_cli(env, "probe", "ready").returncode == 0, 15, "ready")
     app = Celery(broker=env["CELERY_BROKER_URL"], backend=env["CELERY_RESULT_BACKEND"])
     queue = env["MODELFLEET_QUEUE"]
     app.control.cancel_consumer(queue, destination=[worker.hostname], reply=True, timeout=10)
