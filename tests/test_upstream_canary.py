@@ -156,6 +156,20 @@ def test_kombu_producer_publishes_in_batches() -> None:
 # celery -----------------------------------------------------------------------------------
 
 
+def test_celery_tracer_renders_results_through_the_module_saferepr() -> None:
+    from celery.app import trace
+    from celery.utils.saferepr import saferepr
+
+    source = inspect.getsource(trace.build_tracer)
+    check(
+        "saferepr(R, resultrepr_maxsize)" in source
+        and params(saferepr)[:4] == ["o", "maxlen", "maxlevels", "seen"],
+        "celery",
+        "celery.app.trace.build_tracer calling the module's saferepr(R, resultrepr_maxsize)",
+        "worker_config/celery_ext/result_repr.py (a long result's repr from its prefix)",
+    )
+
+
 def test_celery_request_announces_a_cancel_in_announce_cancelled() -> None:
     from celery.worker.request import Request
 

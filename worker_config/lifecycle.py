@@ -27,7 +27,7 @@ from celery.signals import (
 from celery.utils.dispatch import Signal
 
 from worker_config import flower
-from worker_config.celery_ext import control, result_store, transport
+from worker_config.celery_ext import control, result_repr, result_store, transport
 from worker_config.celery_ext.lease import LeaseRenewal
 from worker_config.celery_ext.queue_claims import QueueClaimRenewal
 from worker_config.celery_ext.steps import LoadFailureWatch, ProbeHeartbeat
@@ -103,6 +103,8 @@ def connect(app: Celery) -> None:
     # before anything touches ``app.backend``, which Celery makes on first use.
     app.loader.override_backends = {**app.loader.override_backends, **result_store.BACKENDS}
     control.register()
+    # The result's repr for the log line and Flower, without walking a long result (result_repr.py).
+    result_repr.install()
     # redis://, rediss:// and sentinel:// use the hardened transports; URLs keep their scheme.
     transport.register()
     # `celery -A tasks flower` from any directory: the auth and address rules (flower.py).
