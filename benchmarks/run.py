@@ -212,7 +212,8 @@ def run_workload(  # noqa: PLR0915 (one straight script of configurations, easie
         extra["preload_s"] = preload_seconds(settings)
         extra["cold_ok"] = first[0]["output"] == reference[0]
         fleet_sides = Sides(lambda: procstat.descendants(worker.process.pid), redis_pid)
-        map_rows(run, executor, bulk, best, fleet_sides, extra=extra)
+        map_rows(run, executor, bulk, best, fleet_sides, extra=extra, check=check,
+                 children=children, rounds=max(5, repeats))  # fmt: skip
         if profile:
             workers = procstat.descendants(worker.process.pid)[1:]
             pids = {"producer": os.getpid()} | {f"child{i}": p for i, p in enumerate(workers)}
@@ -273,15 +274,27 @@ def map_rows(
     sides: Sides,
     *,
     extra: dict[str, Any],
+    check: batch_rows.Check,
+    children: int,
+    rounds: int,
 ) -> None:
-    """The map with its automatic batch size, then at the batch size of the best PPE row."""
+    """The map with its automatic batch size, then at the batch size of the best PPE row; and
+    the map against best PPE in alternating rounds, the ratio the target is judged on."""
     configs.fleet_map(executor)(bulk)  # a first job: the children's samples feed the fit
     run(batch_rows.MAP_AUTO, "modelfleet", bulk, configs.fleet_map(executor), sides)
     planned: list[InputId] = list(bulk)
     extra["map auto batch size"] = len(executor._plan(planned, None)[0])
-    if best is not None:
-        size = min(int(best.config.split(") ")[1].split("-")[0]), executor.settings.max_batch)
-        run(batch_rows.MAP_EQUAL, "modelfleet", bulk, configs.fleet_map(executor, size), sides)
+    if best is None:
+        return
+    best_size = int(best.config.split(") ")[1].split("-")[0])
+    size = min(best_size, executor.settings.max_batch)
+    run(batch_rows.MAP_EQUAL, "modelfleet", bulk, configs.fleet_map(executor, size), sides)
+    with ProcessPoolExecutor(children) as pool:
+        ppe = configs.process_pool(pool, best_size)
+        ppe(bulk[: best_size * 2])  # warm up: each process has loaded its model
+        extra[batch_rows.PAIRED] = batch_rows.paired(
+            configs.fleet_map(executor), ppe, bulk, check=check, rounds=rounds, config=best.config
+        )
 
 
 def idle_latency(executor: FleetExecutor, label: str, n: int = 200) -> dict[str, Any]:

@@ -21,9 +21,9 @@ from typing import Any
 
 import redis
 from celery.utils.nodenames import anon_nodename
-from celery.utils.saferepr import saferepr
 
 from worker_config import keys, wire_json
+from worker_config.reprs import prefix_saferepr
 from worker_config.settings import Settings
 
 #: What Celery puts in the third element of a protocol-2 body when a task has no workflow.
@@ -67,7 +67,7 @@ class Envelope:
                 "root_id": _SLOTS["id"],
                 "parent_id": None,
                 "argsrepr": _SLOTS["repr"],
-                "kwargsrepr": saferepr(self.kwargs, REPR_MAX),
+                "kwargsrepr": prefix_saferepr(self.kwargs, REPR_MAX),
                 "origin": anon_nodename(),
                 "ignore_result": None,
                 "replaced_task_nesting": 0,
@@ -102,7 +102,7 @@ class Envelope:
         else:
             body = "[" + _text(args) + self._body_tail
             short = len(args) == 1 and isinstance(first, str) and len(first) < REPR_MAX // 4
-            argsrepr = json.dumps(repr(args) if short else saferepr(args, REPR_MAX))[1:-1]
+            argsrepr = json.dumps(repr(args) if short else prefix_saferepr(args, REPR_MAX))[1:-1]
         values = {
             "id": task_id,
             "tag": tag,

@@ -1,4 +1,4 @@
-"""A long result's repr, rendered from its prefix, is exactly Celery's."""
+"""A long result's or argument list's repr, rendered from its prefix, is exactly Celery's."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks import app  # noqa: F401  (connects modelfleet's hooks, which install the repr)
-from worker_config.celery_ext.result_repr import prefix_saferepr
+from worker_config.reprs import prefix_saferepr
 
 
 class EmptyRepr:
@@ -33,17 +33,29 @@ values = st.recursive(
 )
 
 
+MAXLENS = st.sampled_from([1, 2, 3, 4, 5, 8, 13, 40, 100, 1024])
+
+
 @settings(max_examples=400, deadline=None)
-@given(
-    items=st.lists(values, max_size=300),
-    as_tuple=st.booleans(),
-    maxlen=st.sampled_from([1, 2, 3, 4, 5, 8, 13, 40, 100, 1024]),
-)
+@given(items=st.lists(values, max_size=300), as_tuple=st.booleans(), maxlen=MAXLENS)
 def test_a_long_result_renders_exactly_as_celery_renders_it(
     items: list[Any], as_tuple: bool, maxlen: int
 ) -> None:
     value: Any = tuple(items) if as_tuple else items
     assert prefix_saferepr(value, maxlen) == saferepr(value, maxlen)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    groups=st.lists(st.lists(values, max_size=120) | values, min_size=1, max_size=8),
+    maxlen=MAXLENS,
+)
+def test_long_lists_one_level_down_render_exactly_as_celery_renders_them(
+    groups: list[Any], maxlen: int
+) -> None:
+    # argsrepr of predict_batch is [[id, id, ...]]; a result may hold lists of lists
+    assert prefix_saferepr(groups, maxlen) == saferepr(groups, maxlen)
+    assert prefix_saferepr([groups], maxlen) == saferepr([groups], maxlen)
 
 
 def test_a_batch_result_walks_only_the_items_its_repr_can_show() -> None:
@@ -70,6 +82,10 @@ def test_a_batch_result_walks_only_the_items_its_repr_can_show() -> None:
     assert len(touched) == len(result)  # Celery's own walks every item to close brackets
     touched.clear()
     prefix_saferepr(result, 1024)
+    assert len(touched) <= 1024 // 2 + 2
+    assert prefix_saferepr([result], 1024) == saferepr([result], 1024)  # a batch's argsrepr
+    touched.clear()
+    prefix_saferepr([result], 1024)
     assert len(touched) <= 1024 // 2 + 2
 
 
