@@ -136,7 +136,7 @@ def preload_seconds(settings: Settings) -> float:
     return round(float(out.stdout.strip().splitlines()[-1]), 3)
 
 
-def run_workload(  # noqa: PLR0915 (one straight script of configurations, easier to read whole)
+def run_workload(  # noqa: PLR0912, PLR0915 (one straight script of configurations, easier to read whole)
     fleet: Fleet,
     w: Workload,
     children: int,
@@ -223,6 +223,10 @@ def run_workload(  # noqa: PLR0915 (one straight script of configurations, easie
             return rows, extra
         run("modelfleet per-ID tasks, micro-batched", "modelfleet", each,
             configs.fleet_each(executor), fleet_sides)  # fmt: skip
+        if w.name == "forest" and not quick:  # issue 12's per-ID target, past the start-up
+            sustained = [i % N_ROWS for i in range(batch_rows.EACH_SUSTAINED_IDS)]
+            run(batch_rows.EACH_SUSTAINED, "modelfleet", sustained,
+                configs.fleet_each(executor), fleet_sides)  # fmt: skip
         if w.name == "digits":
             extra.update(idle_latency(executor, "modelfleet per ID, micro-batched"))
             extra.update(enqueue(fleet, mf, 20_000 if quick else 100_000))
