@@ -211,7 +211,7 @@ def run_workload(  # noqa: PLR0912, PLR0915 (one straight script of configuratio
         extra["cold_start_s"] = round(cold, 3)
         extra["model_load_s"] = round(max(c.load_seconds for c in loads.values()), 3)
         extra["preload_s"] = preload_seconds(settings)
-        extra["cold_ok"] = first[0]["output"] == reference[0]
+        extra["cold_ok"] = same_output(first[0]["output"], reference[0])
         fleet_sides = Sides(lambda: procstat.descendants(worker.process.pid), redis_pid)
         map_rows(run, executor, bulk, best, fleet_sides, extra=extra, check=check,
                  children=children, rounds=max(5, repeats))  # fmt: skip

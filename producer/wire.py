@@ -21,6 +21,7 @@ from typing import Any
 
 import redis
 from celery.utils.nodenames import anon_nodename
+from celery.utils.saferepr import saferepr
 
 from worker_config import keys, wire_json
 from worker_config.reprs import prefix_saferepr
@@ -67,7 +68,7 @@ class Envelope:
                 "root_id": _SLOTS["id"],
                 "parent_id": None,
                 "argsrepr": _SLOTS["repr"],
-                "kwargsrepr": prefix_saferepr(self.kwargs, REPR_MAX),
+                "kwargsrepr": saferepr(self.kwargs, REPR_MAX),
                 "origin": anon_nodename(),
                 "ignore_result": None,
                 "replaced_task_nesting": 0,
