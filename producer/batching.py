@@ -1,6 +1,7 @@
-"""Splitting IDs into batches sized from the fleet's fitted cost curve (``cost_model.py``): big
-enough for 95% of the asymptotic throughput, small enough that every child gets several tasks
-and no task runs long, evened out so no batch straggles at the end.
+"""Splitting IDs into batches sized from the fleet's fitted cost curve
+(``worker_config/cost_model.py``): big enough for 95% of the asymptotic throughput, small enough
+that every child gets several tasks and no task runs long, evened out so no batch straggles at
+the end.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import TypeVar
 
-from producer.cost_model import CostFit
+from worker_config.cost_model import CostFit
 
 T = TypeVar("T")
 

@@ -15,7 +15,6 @@ from kombu.exceptions import OperationalError
 from producer import wire
 from producer.batching import plan_batches
 from producer.connection import check_reachable, client_app, redact
-from producer.cost_model import fit
 from producer.futures import FuturePoller
 from producer.jobs import Job, ProgressCallback, mark_sent, record_job
 from producer.served import warn_if_unserved
@@ -30,6 +29,7 @@ from worker_config.contract import (
     validate_id,
     validate_ids,
 )
+from worker_config.cost_model import fit
 from worker_config.errors import BrokerUnreachable, InvalidId
 from worker_config.records import costs
 from worker_config.routing import default_model, model_queue
@@ -120,7 +120,7 @@ class FleetExecutor(Executor):
         return Job(self.app, batches, task_ids)
 
     def _plan(self, ids: list[InputId], batch_size: int | None) -> list[list[InputId]]:
-        """Batches sized from the fleet's fitted cost curve (``producer/cost_model.py``)."""
+        """Batches sized from the fleet's fitted cost curve (``worker_config/cost_model.py``)."""
         limit = self.settings.max_batch
         if batch_size:
             return plan_batches(ids, limit, batch_size=batch_size)

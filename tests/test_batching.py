@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from producer.batching import MAX_TASK_SECONDS, TASKS_PER_CHILD, plan_batches, split_even
-from producer.cost_model import TASK_OVERHEAD, CostFit
+from worker_config.cost_model import TASK_OVERHEAD, CostFit
 
 
 @pytest.mark.parametrize("per_item", [None, 2e-5, 1e-4, 1e-3, 6e-3, 0.05])

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from producer.batching import MAX_TASK_SECONDS, TASKS_PER_CHILD, UNMEASURED_BATCH, auto_batch_size
-from producer.cost_model import GROWTH, TARGET_SHARE, CostFit, fit
+from worker_config.cost_model import GROWTH, TARGET_SHARE, CostFit, fit
 
 SIZES = [1, 8, 64, 256, 1000, 4000, 16_000]
 

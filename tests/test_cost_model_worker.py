@@ -7,8 +7,8 @@ import redis
 
 from producer import FleetExecutor
 from producer.batching import plan_batches
-from producer.cost_model import fit
 from tests.conftest import WorkerFactory, settings_for, wait_until
+from worker_config.cost_model import fit
 from worker_config.records import costs
 
 

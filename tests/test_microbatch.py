@@ -10,7 +10,7 @@ from kombu import Connection
 
 from tests.conftest import WorkerFactory
 from worker_config.plugins.models.digits import N_ROWS
-from worker_config.runtime.microbatch import UNACKED_KEY, MicroBatcher
+from worker_config.runtime.microbatch import FIRST_SIZE, UNACKED_KEY, MicroBatcher
 from worker_config.settings import Settings
 
 REPORTING = {"MODELFLEET_MODEL": "tests.microbatch_plugins:batch_reporting_model"}
@@ -86,6 +86,22 @@ def test_tasks_micro_batching_cannot_answer_keep_their_place_and_go_through_cele
     for result, ids in sent:
         got = result.get(timeout=60)
         assert [item["id"] for item in (got if isinstance(got, list) else [got])] == ids
+
+
+def test_micro_batches_grow_past_the_first_size_for_a_model_paying_per_call(
+    worker_factory: WorkerFactory, fleet_settings: Settings
+) -> None:
+    app = plain_celery_app(fleet_settings)
+    app.conf.task_default_queue = fleet_settings.queue
+    ids = [i % N_ROWS for i in range(3000)]
+    results = [app.send_task("modelfleet.predict", args=[i]) for i in ids]
+    # 50 ms per call whatever its size: the children's fit should raise the size to the cap.
+    worker_factory(concurrency=2, env=REPORTING)
+    items = [r.get(timeout=120) for r in results]
+    assert [item["id"] for item in items] == ids
+    sizes = [item["output"]["batch"] for item in items]
+    assert max(sizes) > FIRST_SIZE, f"micro-batches never grew past {FIRST_SIZE}: {set(sizes)}"
+    assert max(sizes) <= 1024
 
 
 def test_a_taken_task_stays_in_kombus_unacked_hash_until_answered_so_kombu_can_restore_it(

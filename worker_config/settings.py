@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     #: Most IDs one task may carry: the hard cap on automatic batch sizes. It bounds a child's
     #: memory (~1.4 KB per item at the peak of a batch: ~70 MB at 50,000) and one result value
     #: in Redis (~110 B per item); forests need batches of tens of thousands for 95% of their
-    #: throughput (``producer/cost_model.py``), so it is that high.
+    #: throughput (``worker_config/cost_model.py``), so it is that high.
     max_batch: int = Field(50_000, ge=1, le=100_000)
     #: Seconds a child may take to load its model before the worker gives up.
     model_load_timeout: float = Field(300.0, gt=0)
@@ -126,8 +126,10 @@ class Settings(BaseSettings):
     #: with ``EtaTooFar`` instead of being held, and renewed, in the worker until then.
     max_eta: float = Field(7 * 86_400, gt=0)
     #: Most IDs a child coalesces from queued ``modelfleet.predict`` tasks into one model call
-    #: (server-side micro-batching); 1 turns it off.
-    microbatch_max: int = Field(64, ge=1, le=10_000)
+    #: (server-side micro-batching; below it, the child sizes batches from its own timed calls);
+    #: 1 turns it off. A child that dies leaves up to this many taken tasks for the visibility
+    #: timeout to bring back.
+    microbatch_max: int = Field(1024, ge=1, le=10_000)
     #: Milliseconds a child waits for more queued single-ID tasks once it found some.
     microbatch_wait_ms: float = Field(2.0, ge=0, le=1000)
     #: Task events (``task-received``, ``-started``, ``-succeeded``...), which Flower shows; off,

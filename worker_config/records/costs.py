@@ -1,5 +1,6 @@
 """What a batch costs on this fleet: children record (batch size, seconds) samples in Redis, so
-producers can fit time(n) and size batches without being told (``producer/cost_model.py``).
+producers can fit time(n) and size batches without being told (``worker_config/cost_model.py``;
+a child sizes its own micro-batches from the same samples, ``runtime/microbatch.py``).
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ class Meter:
 
     ranges: dict[int, list[Sample]] = field(default_factory=dict)
     flushed_at: float = 0.0
+    added: int = 0  # samples ever added: a cheap "has it changed" for whoever fits them
 
     def add(self, items: int, seconds: float) -> bool:
         """Keep the sample; True if it is the first of its range (worth writing at once)."""
+        self.added += 1
         kept = self.ranges.setdefault(items.bit_length(), [])
         kept.append((items, seconds))
         del kept[:-SAMPLES_PER_RANGE]

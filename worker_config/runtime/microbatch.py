@@ -19,6 +19,12 @@ Guarantees, per ID, the same as kombu's own Redis transport:
   its delivery counting, so an input that kills children is found). The script stops at the
   first other message, so anything else keeps its place and goes through Celery as usual.
 
+How many: the child fits time(n) = a + b*n to its own timed model calls (``cost_model.py``)
+and takes the smallest n reaching 95% of the fitted asymptotic throughput, at most
+:data:`MAX_BATCH_SECONDS` of model time and at most ``MODELFLEET_MICROBATCH_MAX``. A forest,
+which pays per tree per call, gets the cap; a model that costs the same per item at any size
+gets small batches, which cost it nothing and keep each result's wait short.
+
 Followers send no Celery task events and fire no task signals: Flower sees their results but
 not their start.
 """
@@ -38,6 +44,8 @@ from celery import states
 
 from worker_config import clients, keys, replication, server_clock
 from worker_config.contract import PREDICT, ResultItem
+from worker_config.cost_model import fit
+from worker_config.records.costs import Sample
 from worker_config.runtime.inference import Predictor
 from worker_config.runtime.state import current
 from worker_config.settings import Settings
@@ -49,6 +57,21 @@ logger = logging.getLogger(__name__)
 UNACKED_KEY, UNACKED_INDEX_KEY = keys.UNACKED, keys.UNACKED_INDEX
 #: Seconds between looks at the queue while waiting for a micro-batch to fill.
 POLL_INTERVAL = 0.0005
+#: Most seconds of model time one micro-batch is sized for: every result in it waits for the
+#: whole call, and the leader's time limit counts it.
+MAX_BATCH_SECONDS = 0.5
+#: Micro-batch size before this child has timed one of its own; the fit decides from then on.
+FIRST_SIZE = 64
+
+
+def batch_size(samples: list[Sample], cap: int) -> int:
+    """IDs per micro-batch from this child's timed calls: 95% of the fitted asymptote, at most
+    :data:`MAX_BATCH_SECONDS` of work and ``cap``; :data:`FIRST_SIZE` before any sample."""
+    cost = fit(samples)
+    if cost is None:
+        return max(1, min(FIRST_SIZE, cap))
+    return max(1, min(cost.size_for_share(), cost.largest_within(MAX_BATCH_SECONDS), cap))
+
 
 #: Pops up to ARGV[1] plain ``modelfleet.predict`` messages from the consuming end of KEYS[1]
 #: into kombu's unacked hash (KEYS[2]) and index (KEYS[3]) at the Redis server's time (the
@@ -107,6 +130,7 @@ class MicroBatcher:
         self.broker = clients.broker(settings)
         self._unacked, self._unacked_index = keys.unacked(settings), keys.unacked_index(settings)
         self._take = self.broker.register_script(TAKE_SCRIPT)
+        self._sizes: dict[str, tuple[int, int]] = {}  # model -> (size, samples it was fitted on)
 
     def predict(
         self,
@@ -120,7 +144,8 @@ class MicroBatcher:
         Followers come from the leader's ``queue`` and must carry the same ``kwargs`` (the
         ``model`` it names), so one loaded model answers them all.
         """
-        followers = self.take(queue, dict(kwargs or {}), self.max_size - 1)
+        size = self.size_for(predictor.model.name)
+        followers = self.take(queue, dict(kwargs or {}), size - 1)
         if not followers:
             return predictor.predict_one(input_id)
         try:
@@ -130,6 +155,17 @@ class MicroBatcher:
             raise
         self.finish(followers, items[1:])
         return items[0]
+
+    def size_for(self, model: str) -> int:
+        """This child's micro-batch size for ``model`` (:func:`batch_size`), refitted only when
+        a model call added a sample (a leader alone on an idle queue adds none)."""
+        meter = current().meters.get(model)
+        added = meter.added if meter else 0
+        size, fitted_on = self._sizes.get(model, (0, -1))
+        if fitted_on != added:
+            size = batch_size(meter.samples() if meter else [], self.max_size)
+            self._sizes[model] = (size, added)
+        return size
 
     def take(self, queue: str, kwargs: Mapping[str, Any], limit: int) -> list[Follower]:
         """Up to ``limit`` followers; waits up to the max wait for more only if some are queued."""

@@ -3,7 +3,8 @@ the smallest n that gets within a few percent of the fitted asymptotic throughpu
 
 Why a fit and not an average cost per item: a forest pays a fixed cost per tree per call, so its
 cost per item falls ~10x between 64 and 5,000 IDs; an average taken at one size says nothing
-about the others (issue 12).
+about the others (issue 12). Producers size ``map`` batches with it (``producer/batching.py``),
+children their micro-batches (``runtime/microbatch.py``).
 """
 
 from __future__ import annotations
