@@ -107,6 +107,25 @@ def test_kombu_virtual_channel_registers_consumers_in_connection_callbacks() -> 
         )
 
 
+def test_kombu_redis_channel_gets_its_clients_from_conn_or_acquire_over_its_pool() -> None:
+    from kombu.transport import redis as kombu_redis
+
+    channel = kombu_redis.Channel
+    source = inspect.getsource(channel.conn_or_acquire)
+    check(
+        "self._create_client()" in source and isinstance(channel.__dict__.get("pool"), property),
+        "kombu",
+        "kombu.transport.redis.Channel.conn_or_acquire(client=None) -> _create_client() on .pool",
+        "worker_config/celery_ext/transport.py (one client per channel)",
+    )
+    check(
+        "conn_or_acquire" in inspect.getsource(kombu_redis.QoS.pipe_or_acquire),
+        "kombu",
+        "kombu.transport.redis.QoS.pipe_or_acquire through channel.conn_or_acquire",
+        "worker_config/celery_ext/transport.py (acks reuse the channel's client)",
+    )
+
+
 def test_kombu_redis_channel_knows_our_transport_options() -> None:
     from kombu.transport import redis as kombu_redis
 
