@@ -126,6 +126,27 @@ def test_kombu_redis_channel_gets_its_clients_from_conn_or_acquire_over_its_pool
     )
 
 
+def test_celery_buffers_task_events_behind_a_replaceable_flush_callback() -> None:
+    from celery.events.dispatcher import EventDispatcher
+    from celery.worker.consumer import consumer, events
+
+    used_by = "worker_config/celery_ext/event_batch.py (task events flushed in batches)"
+    check(
+        "self.on_send_buffered()" in inspect.getsource(EventDispatcher.send)
+        and "buffer_limit" in inspect.signature(EventDispatcher).parameters,
+        "celery",
+        "EventDispatcher.send calling self.on_send_buffered(), and its buffer_limit",
+        used_by,
+    )
+    check(
+        callable(getattr(consumer.Consumer, "_flush_events", None))
+        and "on_send_buffered=c.on_send_event_buffered" in inspect.getsource(events.Events.start),
+        "celery",
+        "Consumer._flush_events and the Events step passing on_send_buffered",
+        used_by,
+    )
+
+
 def test_kombu_redis_channel_knows_our_transport_options() -> None:
     from kombu.transport import redis as kombu_redis
 

@@ -27,7 +27,7 @@ from celery.signals import (
 from celery.utils.dispatch import Signal
 
 from worker_config import flower
-from worker_config.celery_ext import control, result_repr, result_store, transport
+from worker_config.celery_ext import control, event_batch, result_repr, result_store, transport
 from worker_config.celery_ext.lease import LeaseRenewal
 from worker_config.celery_ext.queue_claims import QueueClaimRenewal
 from worker_config.celery_ext.steps import LoadFailureWatch, ProbeHeartbeat
@@ -99,6 +99,8 @@ def connect(app: Celery) -> None:
             uid = f"modelfleet:{handler.__module__}.{handler.__qualname__}"
             signal.connect(handler, weak=False, dispatch_uid=uid)
     app.steps["worker"].update(STEPS)
+    # Task events leave the parent in batches, not one PUBLISH per tick (event_batch.py).
+    app.steps["consumer"].add(event_batch.BatchedEventFlush)
     # Results a child cannot store send their task back to the queue (result_store.py); set
     # before anything touches ``app.backend``, which Celery makes on first use.
     app.loader.override_backends = {**app.loader.override_backends, **result_store.BACKENDS}

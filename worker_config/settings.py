@@ -132,8 +132,9 @@ class Settings(BaseSettings):
     microbatch_max: int = Field(1024, ge=1, le=10_000)
     #: Milliseconds a child waits for more queued single-ID tasks once it found some.
     microbatch_wait_ms: float = Field(2.0, ge=0, le=1000)
-    #: Task events (``task-received``, ``-started``, ``-succeeded``...), which Flower shows; off,
-    #: a worker publishes 3 fewer Redis messages per task (benchmarks/plain.py measures it).
+    #: Task events (``task-received``, ``-started``, ``-succeeded``...), which Flower shows; the
+    #: parent publishes them in batches (celery_ext/event_batch.py), so off saves little
+    #: (benchmarks/plain.py measures it).
     task_events: bool = True
     #: More modules, comma-separated, the worker parent imports before it forks its children, so
     #: they share those pages (runtime/startup.py: the plug-in's own ``PRELOAD`` comes anyway).
