@@ -147,6 +147,27 @@ def test_celery_buffers_task_events_behind_a_replaceable_flush_callback() -> Non
     )
 
 
+def test_celery_and_kombu_expose_what_the_follower_rescue_uses() -> None:
+    from celery.concurrency import prefork
+    from kombu.transport import redis as kombu_redis
+
+    used_by = "worker_config/celery_ext/follower_rescue.py (dead children's followers requeued)"
+    check(
+        "'processes': [p.pid for p in self._pool._pool]"
+        in inspect.getsource(prefork.TaskPool._get_info),
+        "celery",
+        "prefork TaskPool.info['processes'], the pool children's PIDs",
+        used_by,
+    )
+    check(
+        list(inspect.signature(kombu_redis.QoS.restore_by_tag).parameters)[:2] == ["self", "tag"]
+        and "_do_restore_message" in inspect.getsource(kombu_redis.QoS.restore_by_tag),
+        "kombu",
+        "kombu.transport.redis.QoS.restore_by_tag(tag), restoring as redelivered",
+        used_by,
+    )
+
+
 def test_kombu_redis_channel_knows_our_transport_options() -> None:
     from kombu.transport import redis as kombu_redis
 

@@ -48,6 +48,12 @@ def delivery(settings: Settings, task_id: str) -> str:
     return f"{_own(settings)}delivery:{task_id}"
 
 
+def taken(settings: Settings, hostname: str) -> str:
+    """Hash, in the broker: delivery tag -> PID of the pool child of ``hostname`` that took the
+    task as a micro-batch follower (runtime/microbatch.py, celery_ext/follower_rescue.py)."""
+    return f"{_own(settings)}taken:{hostname}"
+
+
 def replica_ack(settings: Settings) -> str:
     """Key written just before a ``WAIT``, so it covers every earlier write (replication.py)."""
     return f"{_own(settings)}replica-ack"

@@ -28,6 +28,7 @@ from celery.utils.dispatch import Signal
 
 from worker_config import flower
 from worker_config.celery_ext import control, event_batch, result_repr, result_store, transport
+from worker_config.celery_ext.follower_rescue import FollowerRescue
 from worker_config.celery_ext.lease import LeaseRenewal
 from worker_config.celery_ext.queue_claims import QueueClaimRenewal
 from worker_config.celery_ext.steps import LoadFailureWatch, ProbeHeartbeat
@@ -82,6 +83,7 @@ HANDLERS: tuple[tuple[Signal, tuple[Handler, ...]], ...] = (
 
 #: The parent's periodic work, started with the worker and cancelled when it stops.
 STEPS: tuple[type[bootsteps.StartStopStep], ...] = (
+    FollowerRescue,
     LoadFailureWatch,
     LeaseRenewal,
     ProbeHeartbeat,

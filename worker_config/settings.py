@@ -127,8 +127,8 @@ class Settings(BaseSettings):
     max_eta: float = Field(7 * 86_400, gt=0)
     #: Most IDs a child coalesces from queued ``modelfleet.predict`` tasks into one model call
     #: (server-side micro-batching; below it, the child sizes batches from its own timed calls);
-    #: 1 turns it off. A child that dies leaves up to this many taken tasks for the visibility
-    #: timeout to bring back.
+    #: 1 turns it off. A child that dies mid-batch leaves up to this many to run again (the
+    #: parent requeues them within a second: celery_ext/follower_rescue.py).
     microbatch_max: int = Field(1024, ge=1, le=10_000)
     #: Milliseconds a child waits for more queued single-ID tasks once it found some.
     microbatch_wait_ms: float = Field(2.0, ge=0, le=1000)

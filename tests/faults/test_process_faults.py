@@ -88,3 +88,30 @@ def test_sigkilled_worker_tasks_come_back_after_the_visibility_timeout(
     assert outcome.lost == 0 and not outcome.errors
     assert finished_before < len(IDS)
     assert time.monotonic() - killed_at >= 4  # the held tasks waited out their lease
+
+
+def test_followers_of_a_sigkilled_child_come_back_at_once_not_after_the_visibility_timeout(
+    worker_factory: WorkerFactory, fault_env: dict[str, str]
+) -> None:
+    from producer import FleetExecutor
+    from tests.faults import plugins
+
+    # 5 minutes of visibility timeout: a follower left to it would miss the 60 s below.
+    env = {**fault_env, "TEST_SLEEP_PER_ITEM": "0.03", "MODELFLEET_VISIBILITY_TIMEOUT": "300"}
+    settings = settings_for(env)
+    ids = list(range(300))
+    worker = worker_factory(concurrency=1, env=env)
+    with FleetExecutor(settings) as executor:
+        job = executor.submit_each(ids)
+        # A micro-batch has started: its child holds dozens of followers it has not answered.
+        deadline = time.monotonic() + 60
+        while len(executions(settings, plugins.starts_key(settings))) < 20:
+            assert time.monotonic() < deadline, "no micro-batch started"
+            time.sleep(0.02)
+        kill(children_of(worker)[0])
+        started = time.monotonic()
+        items = list(job.results(timeout=60))
+    outcome = account("SIGKILL a child mid micro-batch", settings, ids, items)
+    assert outcome.lost == 0 and not outcome.errors
+    assert time.monotonic() - started < 60
+    assert "micro-batched task(s) taken by pool child(ren)" in worker.log()

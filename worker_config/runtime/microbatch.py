@@ -10,10 +10,12 @@ Guarantees, per ID, the same as kombu's own Redis transport:
 * A follower is moved from the queue into kombu's ``unacked`` hash and ``unacked_index`` in one
   Lua script, exactly as the consumer does it, so there is no moment it lives nowhere.
 * Its result is stored (``SET`` + ``PUBLISH``, like Celery's backend) before it is acknowledged
-  (removed from ``unacked``). A child that dies in between leaves it in ``unacked``, and every
-  worker's consumer puts it back on the queue once ``MODELFLEET_VISIBILITY_TIMEOUT`` has passed:
-  at least once, never lost. (The leader, a normal Celery task, is requeued at once by
-  ``reject_on_worker_lost``; followers wait for the visibility timeout.)
+  (removed from ``unacked``). A child that dies in between leaves it in ``unacked``, recorded as
+  taken by that child's PID: the worker parent puts it back on the queue within a second of
+  seeing the child gone (``celery_ext/follower_rescue.py``), marked redelivered so its
+  deliveries are counted; if the whole worker died, every worker's consumer puts it back once
+  ``MODELFLEET_VISIBILITY_TIMEOUT`` has passed. At least once, never lost. (The leader, a
+  normal Celery task, is requeued at once by ``reject_on_worker_lost``.)
 * Only plain messages are taken: task ``modelfleet.predict``, JSON, priority 0, no ETA, expiry,
   group, callbacks, chain or chord, not redelivered (a redelivered one goes through Celery and
   its delivery counting, so an input that kills children is found). The script stops at the
@@ -34,6 +36,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,7 +78,8 @@ def batch_size(samples: list[Sample], cap: int) -> int:
 
 #: Pops up to ARGV[1] plain ``modelfleet.predict`` messages from the consuming end of KEYS[1]
 #: into kombu's unacked hash (KEYS[2]) and index (KEYS[3]) at the Redis server's time (the
-#: same clock every worker's lease sweep compares with, ``server_clock.py``), atomically; returns
+#: same clock every worker's lease sweep compares with, ``server_clock.py``), and records each
+#: as taken by this child (PID ARGV[3]) in KEYS[4] for ARGV[4] seconds, atomically; returns
 #: ``[delivery_tag, raw]`` pairs (the tag as Lua read it, even if Python cannot decode the raw).
 TAKE_SCRIPT = (
     server_clock.NOW_LUA
@@ -101,8 +105,10 @@ for _ = 1, tonumber(ARGV[1]) do
   redis.call('HSET', KEYS[2], p['delivery_tag'],
     '[' .. raw .. ',' .. cjson.encode(info['exchange']) .. ','
         .. cjson.encode(info['routing_key']) .. ']')
+  redis.call('HSET', KEYS[4], p['delivery_tag'], ARGV[3])
   taken[#taken + 1] = {p['delivery_tag'], raw}
 end
+if #taken > 0 then redis.call('EXPIRE', KEYS[4], ARGV[4]) end
 return taken
 """
 )
@@ -129,6 +135,8 @@ class MicroBatcher:
         self.wait = settings.microbatch_wait_ms / 1000
         self.broker = clients.broker(settings)
         self._unacked, self._unacked_index = keys.unacked(settings), keys.unacked_index(settings)
+        self._taken = keys.taken(settings, current().hostname)
+        self._taken_for = str(2 * settings.visibility_timeout + 60)  # seconds the record lives
         self._take = self.broker.register_script(TAKE_SCRIPT)
         self._sizes: dict[str, tuple[int, int]] = {}  # model -> (size, samples it was fitted on)
 
@@ -182,8 +190,13 @@ class MicroBatcher:
     def _take_now(self, queue: str, kwargs: Mapping[str, Any], limit: int) -> list[Follower]:
         try:
             raws = self._take(
-                keys=[keys.queue(self.settings, queue), self._unacked, self._unacked_index],
-                args=[limit, PREDICT],
+                keys=[
+                    keys.queue(self.settings, queue),
+                    self._unacked,
+                    self._unacked_index,
+                    self._taken,
+                ],
+                args=[limit, PREDICT, os.getpid(), self._taken_for],
             )
         except redis.RedisError as exc:  # the leader still gets its answer
             logger.warning("micro-batching: could not take queued tasks: %s", exc)
@@ -280,6 +293,7 @@ class MicroBatcher:
         with self.broker.pipeline(transaction=True) as pipe:
             pipe.zrem(self._unacked_index, *tags)
             pipe.hdel(self._unacked, *tags)
+            pipe.hdel(self._taken, *tags)
             pipe.execute()
 
     def _give_back(self, queue: str, raws: list[bytes], tags: list[str]) -> None:
@@ -288,14 +302,12 @@ class MicroBatcher:
             pipe.rpush(keys.queue(self.settings, queue), *reversed(raws))
             pipe.zrem(self._unacked_index, *tags)
             pipe.hdel(self._unacked, *tags)
+            pipe.hdel(self._taken, *tags)
             pipe.execute()
 
     def _reject(self, tags: list[str]) -> None:
         """Drop messages no worker could decode, as Celery drops a body it cannot decode."""
-        with self.broker.pipeline(transaction=True) as pipe:
-            pipe.zrem(self._unacked_index, *tags)
-            pipe.hdel(self._unacked, *tags)
-            pipe.execute()
+        self._ack(tags)
 
 
 def _decode(
