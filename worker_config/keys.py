@@ -48,10 +48,12 @@ def delivery(settings: Settings, task_id: str) -> str:
     return f"{_own(settings)}delivery:{task_id}"
 
 
-def taken(settings: Settings, hostname: str) -> str:
-    """Hash, in the broker: delivery tag -> PID of the pool child of ``hostname`` that took the
-    task as a micro-batch follower (runtime/microbatch.py, celery_ext/follower_rescue.py)."""
-    return f"{_own(settings)}taken:{hostname}"
+def taken(settings: Settings, hostname: str, parent_pid: int) -> str:
+    """Hash, in the broker: delivery tag -> PID of the pool child of the worker ``hostname``
+    (main process ``parent_pid``) that took the task as a micro-batch follower
+    (runtime/microbatch.py, celery_ext/follower_rescue.py). The PID keeps two workers that
+    were given the same name from requeueing each other's tasks."""
+    return f"{_own(settings)}taken:{hostname}:{parent_pid}"
 
 
 def replica_ack(settings: Settings) -> str:

@@ -13,6 +13,7 @@ so an input that kills children is found and dead-lettered like any other.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import redis
@@ -50,7 +51,7 @@ class FollowerRescue(Repeating):
     def start(self, parent: Any) -> None:
         settings = get_settings()
         self.client = clients.broker(settings, clients.Purpose.SHORT)  # the loop waits meanwhile
-        self.key = keys.taken(settings, current().hostname)
+        self.key = keys.taken(settings, current().hostname, os.getpid())
         super().start(parent)
 
     def interval(self, worker: Any) -> float:

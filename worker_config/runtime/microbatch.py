@@ -135,7 +135,7 @@ class MicroBatcher:
         self.wait = settings.microbatch_wait_ms / 1000
         self.broker = clients.broker(settings)
         self._unacked, self._unacked_index = keys.unacked(settings), keys.unacked_index(settings)
-        self._taken = keys.taken(settings, current().hostname)
+        self._taken = keys.taken(settings, current().hostname, os.getppid())
         self._taken_for = str(2 * settings.visibility_timeout + 60)  # seconds the record lives
         self._take = self.broker.register_script(TAKE_SCRIPT)
         self._sizes: dict[str, tuple[int, int]] = {}  # model -> (size, samples it was fitted on)
