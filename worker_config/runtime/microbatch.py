@@ -291,19 +291,21 @@ class MicroBatcher:
 
     def _ack(self, tags: list[str]) -> None:
         with self.broker.pipeline(transaction=True) as pipe:
-            pipe.zrem(self._unacked_index, *tags)
-            pipe.hdel(self._unacked, *tags)
-            pipe.hdel(self._taken, *tags)
+            self._untrack(pipe, tags)
             pipe.execute()
 
     def _give_back(self, queue: str, raws: list[bytes], tags: list[str]) -> None:
         """Put messages we cannot answer here back at the consuming end, unchanged."""
         with self.broker.pipeline(transaction=True) as pipe:
             pipe.rpush(keys.queue(self.settings, queue), *reversed(raws))
-            pipe.zrem(self._unacked_index, *tags)
-            pipe.hdel(self._unacked, *tags)
-            pipe.hdel(self._taken, *tags)
+            self._untrack(pipe, tags)
             pipe.execute()
+
+    def _untrack(self, pipe: Any, tags: list[str]) -> None:
+        """Queue, on ``pipe``, the removal of ``tags`` from every record the take script wrote."""
+        pipe.zrem(self._unacked_index, *tags)
+        pipe.hdel(self._unacked, *tags)
+        pipe.hdel(self._taken, *tags)
 
     def _reject(self, tags: list[str]) -> None:
         """Drop messages no worker could decode, as Celery drops a body it cannot decode."""
